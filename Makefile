@@ -1,0 +1,29 @@
+# The two commands a new user needs: `make demo` (main job on the embedded sandbox) and `make test`.
+# Both set up everything first (system packages, a virtualenv from the lock file); setup is idempotent.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+
+.PHONY: setup demo test lint bench-smoke lock
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	@bash scripts/setup.sh "$(VENV)"
+	@touch $@
+
+demo: setup
+	$(PY) -m flex_provider.demo
+
+test: setup
+	$(VENV)/bin/pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+bench-smoke: setup
+	$(PY) bench/run_all.py --smoke
+
+lock:
+	uv pip compile pyproject.toml --extra test --extra postgres -o requirements.lock -q -p 3.11
