@@ -1,0 +1,140 @@
+"""Sensor that waits for new acknowledgement and result files from Flex."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
+from airflow.sdk.exceptions import AirflowException
+
+from flex_provider.exceptions import FlexHostKeyMismatchError
+from flex_provider.hooks.sftp import FlexSftpHook, RemoteFile
+from flex_provider.triggers.outbound import DEFAULT_PATTERNS, FlexOutboundFileTrigger
+
+
+class FlexOutboundFileSensor(BaseSensorOperator):
+    """
+    Wait for new, complete files in the Flex outbound folder and return them as XCom.
+
+    Returns ``[{"name", "size", "mtime"}, ...]`` (mtime in epoch seconds). A file is returned only
+    when its name matches ``patterns``, it is not a ``.part`` file, it kept its size and mtime
+    across two listings ``settle_interval`` apart, and the ledger has not processed it yet.
+
+    :param sftp_conn_id: the ``sftp`` connection (``host_key`` pinned; ``outbound_dir`` extra).
+    :param ledger_conn_id: SQL connection of the ship ledger; its ``processed_outbound_names()`` are
+        never returned. None disables the ledger check (only ``exclude`` applies).
+    :param patterns: fnmatch patterns of wanted names (templated).
+    :param exclude: further names never to return (templated).
+    :param outbound_dir: overrides the connection's ``outbound_dir`` extra (templated).
+    :param settle_interval: seconds between the two listings that prove a file stopped growing.
+    :param deferrable: wait in the triggerer instead of a worker slot.
+    """
+
+    template_fields: Sequence[str] = ("sftp_conn_id", "ledger_conn_id", "patterns", "exclude", "outbound_dir")
+    ui_color = "#e6f1f2"
+
+    def __init__(
+        self,
+        *,
+        sftp_conn_id: str = FlexSftpHook.default_conn_name,
+        ledger_conn_id: str | None = None,
+        patterns: Sequence[str] = DEFAULT_PATTERNS,
+        exclude: Sequence[str] = (),
+        outbound_dir: str | None = None,
+        settle_interval: float = 5.0,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.sftp_conn_id = sftp_conn_id
+        self.ledger_conn_id = ledger_conn_id
+        self.patterns = list(patterns)
+        self.exclude = list(exclude)
+        self.outbound_dir = outbound_dir
+        self.settle_interval = settle_interval
+        self.deferrable = deferrable
+
+    def _excluded(self) -> set[str]:
+        """Return the names never to return: ``exclude`` plus what the ledger has processed."""
+        names = set(self.exclude)
+        if self.ledger_conn_id:
+            from flex_provider.batch.ledger import FlexLedger
+
+            names |= set(FlexLedger(self.ledger_conn_id).processed_outbound_names())
+        return names
+
+    def _hook(self) -> FlexSftpHook:
+        return FlexSftpHook(ssh_conn_id=self.sftp_conn_id, outbound_dir=self.outbound_dir)
+
+    def poke(self, context: Context) -> PokeReturnValue | bool:
+        """List twice, ``settle_interval`` apart, over one connection; return the unchanged new files."""
+        excluded = self._excluded()
+        hook = self._hook()
+        with hook.get_managed_conn():
+            first = _new(_list_or_empty(hook, self.patterns), excluded)
+            if not first:
+                return False
+            time.sleep(self.settle_interval)
+            second = _new(_list_or_empty(hook, self.patterns), excluded)
+        before = {f.name: (f.size, f.mtime) for f in first}
+        stable = [f.to_dict() for f in second if before.get(f.name) == (f.size, f.mtime)]
+        if not stable:
+            return False
+        self.log.info("Found %d new outbound file(s): %s", len(stable), [f["name"] for f in stable])
+        return PokeReturnValue(is_done=True, xcom_value=stable)
+
+    def execute(self, context: Context) -> Any:
+        """Poke on the worker, or defer to :class:`FlexOutboundFileTrigger` when ``deferrable``."""
+        if not self.deferrable:
+            return super().execute(context)
+        self._defer()
+
+    def _defer(self) -> None:
+        excluded = self._excluded()
+        if excluded:
+            # Keep the trigger's kwargs small: only processed names still lying in the folder matter.
+            present = {f.name for f in _list_or_empty(self._hook(), self.patterns)}
+            excluded &= present
+        self.defer(
+            trigger=FlexOutboundFileTrigger(
+                sftp_conn_id=self.sftp_conn_id,
+                patterns=self.patterns,
+                exclude=sorted(excluded),
+                outbound_dir=self.outbound_dir,
+                poke_interval=self.poke_interval,
+                settle_interval=self.settle_interval,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Return the trigger's files, minus any the ledger processed meanwhile (then wait again)."""
+        if not event:
+            raise AirflowException("No event received from the outbound file trigger")
+        if event.get("status") != "success":
+            message = event.get("message", "unknown error")
+            if event.get("error_type") == "host_key_mismatch":
+                raise FlexHostKeyMismatchError(message)
+            raise AirflowException(f"Outbound file trigger failed: {message}")
+        excluded = self._excluded()
+        files = [f for f in event.get("files", []) if f["name"] not in excluded]
+        if not files:
+            self.log.info("Every file found was processed meanwhile; waiting again")
+            self._defer()
+        self.log.info("Found %d new outbound file(s): %s", len(files), [f["name"] for f in files])
+        return files
+
+
+def _list_or_empty(hook: FlexSftpHook, patterns: Sequence[str]) -> list[RemoteFile]:
+    try:
+        return hook.list_outbound(patterns)
+    except FileNotFoundError:
+        return []
+
+
+def _new(files: list[RemoteFile], excluded: set[str]) -> list[RemoteFile]:
+    return [f for f in files if f.name not in excluded]
