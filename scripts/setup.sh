@@ -23,4 +23,6 @@ command -v uv >/dev/null || python3 -m pip install -q uv
 [ -x "$VENV/bin/python" ] || uv venv -q -p 3.11 "$VENV"
 uv pip install -q --python "$VENV/bin/python" -r requirements.lock
 uv pip install -q --python "$VENV/bin/python" --no-deps -e .
+# The environment may set PYTHONDONTWRITEBYTECODE: compile once so every Airflow subprocess starts fast.
+"$VENV/bin/python" -m compileall -q -j 0 "$VENV/lib" >/dev/null 2>&1 || true
 echo "setup: ready ($("$VENV/bin/python" -c 'import airflow; print("airflow", airflow.__version__)'))"
