@@ -8,6 +8,7 @@ operation is described once (``_Call``) and executed by either twin.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import threading
 import time
@@ -143,18 +144,18 @@ class _TokenCache:
     """Process-wide bearer tokens keyed by (base URL, app key): one token serves every hook instance."""
 
     def __init__(self) -> None:
-        self._tokens: dict[tuple[str, str], _Token] = {}
+        self._tokens: dict[tuple[str, ...], _Token] = {}
         self.lock = threading.Lock()
 
-    def get(self, key: tuple[str, str]) -> str | None:
+    def get(self, key: tuple[str, ...]) -> str | None:
         token = self._tokens.get(key)
         return token.value if token and token.fresh() else None
 
-    def put(self, key: tuple[str, str], response: TokenResponse) -> str:
+    def put(self, key: tuple[str, ...], response: TokenResponse) -> str:
         self._tokens[key] = _Token(response.access_token, response.expires / 1000.0)
         return response.access_token
 
-    def invalidate(self, key: tuple[str, str], value: str | None) -> None:
+    def invalidate(self, key: tuple[str, ...], value: str | None) -> None:
         token = self._tokens.get(key)
         if token and (value is None or token.value == value):
             del self._tokens[key]
@@ -329,9 +330,10 @@ class _FlexApiBase(BaseHook):
         return self._settings
 
     @property
-    def _token_key(self) -> tuple[str, str]:
+    def _token_key(self) -> tuple[str, str, str]:
+        # The secret's digest is part of the key, so a rotated secret never reuses the old token.
         s = self._require_settings()
-        return (s.base_url, s.app_key)
+        return (s.base_url, s.app_key, hashlib.sha256(s.app_secret.encode()).hexdigest()[:16])
 
     def _retrying_kwargs(self) -> dict[str, Any]:
         return {

@@ -29,7 +29,13 @@ APPROVING_CARD = "4000002760003184"
 CVV = "737"
 
 
-def evaluate_body(mid: str, order_id: str | None = None, *, token: str = "tok_demo", days: int = 21) -> dict:
+#: Rescue window end for new orders; set from the sandbox clock before each test (the clock only moves on).
+EXPIRY = {"value": "2030-01-21T00:00:00Z"}
+#: Sandbox seconds that take every order of a test past its window.
+PAST_WINDOW = 3600 * 24 * 30
+
+
+def evaluate_body(mid: str, order_id: str | None = None, *, token: str = "tok_demo") -> dict:
     order_id = order_id or f"sub-{uuid.uuid4().hex[:10]}"
     return {
         "mid": mid,
@@ -37,7 +43,7 @@ def evaluate_body(mid: str, order_id: str | None = None, *, token: str = "tok_de
         "idempotencyKey": idempotency_key(mid, order_id, "evaluate"),
         "isMIT": True,
         "isRecurring": True,
-        "expiryDateUtc": f"2030-01-{days:02d}T00:00:00Z",
+        "expiryDateUtc": EXPIRY["value"],
         "transaction": {
             "id": f"psp-{order_id}",
             "amount": 1999,
@@ -57,6 +63,12 @@ def evaluate_body(mid: str, order_id: str | None = None, *, token: str = "tok_de
     }
 
 
+def approving_token(hook: FlexApiHook) -> str:
+    """Tokenize Flex's whitelisted test card that the sandbox always rescues."""
+    card = {"first_name": "Ann", "last_name": "Lee", "number": APPROVING_CARD, "month": "09", "year": "2030"}
+    return hook.tokenize({"payment_method": {"credit_card": card}}).token
+
+
 @pytest.fixture
 def hook(sandbox, flex_conn_env):
     TOKEN_CACHE._tokens.clear()
@@ -68,7 +80,7 @@ def hook(sandbox, flex_conn_env):
 
 
 def request_count(sandbox, key: str) -> int:
-    return int(sandbox.admin("GET", "/requests").get(key, 0))
+    return int(sandbox.admin("GET", "/requests").json().get(key, 0))
 
 
 def test_token_is_reused_across_calls_and_hooks(hook, sandbox):
@@ -125,7 +137,7 @@ def test_every_endpoint_round_trip(hook, sandbox):
     hook.external_cancel(external["orderId"])
 
     # The approving test card is rescued inside the window: move the sandbox clock past the expiry.
-    sandbox.admin("POST", "/clock", {"advance_seconds": 3600 * 24 * 365 * 5})
+    sandbox.admin("POST", "/clock", {"advance_seconds": PAST_WINDOW})
     sandbox.admin("POST", "/settle")
     approved = hook.get_order(evaluated.order_session_key)
     assert approved.order_status == OrderStatus.COMPLETED
@@ -227,7 +239,7 @@ def test_lost_answer_is_retried_with_same_key_and_creates_one_order(hook, sandbo
     # A second run (an Airflow retry or a backfill) derives the same key and gets the same order back.
     again = hook.evaluate(evaluate_body(hook.settings.mid, body["orderId"]))
     assert again.order_session_key == first.order_session_key
-    orders = sandbox.admin("GET", "/orders")
+    orders = sandbox.admin("GET", "/orders").json()
     items = orders["items"] if isinstance(orders, dict) else orders
     same = [o for o in items if o.get("externalOrderId", o.get("external_order_id")) == body["orderId"]]
     assert len(same) == 1
@@ -248,12 +260,9 @@ def test_connection_refused_is_a_connection_error(monkeypatch):
 
 def test_refund_above_refundable_is_a_business_error(hook, sandbox):
     mid = hook.settings.mid
-    key = hook.evaluate(evaluate_body(mid, token="tok_not_issued")).order_session_key
-    sandbox.admin("POST", "/clock", {"advance_seconds": 3600 * 24 * 365 * 5})
-    sandbox.admin("POST", "/settle")
-    order = hook.get_order(key)
-    if order.order_status != OrderStatus.COMPLETED:
-        pytest.skip(f"seeded outcome of this order is {order.status_name}, not COMPLETED")
+    key = hook.evaluate(evaluate_body(mid, token=approving_token(hook))).order_session_key
+    sandbox.admin("POST", "/clock", {"advance_seconds": PAST_WINDOW})
+    assert hook.get_order(key).order_status == OrderStatus.COMPLETED
     with pytest.raises(FlexBusinessError) as err:
         hook.refund(key, Decimal("999999.00"))
     assert err.value.code == "2001"
