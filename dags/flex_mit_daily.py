@@ -1,0 +1,157 @@
+"""
+flex_mit_daily: hand yesterday's declined recurring (MIT) payments to Flex as SFTP evaluate batches.
+
+extract (``sql/extract_declined_mit.sql`` on the data interval) -> evaluate files + rejects + manifest
+-> ship (mapped: one task per group of files, one SSH session each; the ledger skips files already sent)
+-> mark the orders PENDING_FLEX in the merchant DB -> wait for Flex's ack files (deferrable)
+-> apply them (Flex's order ids) -> store each orderSessionKey on the merchant's order.
+
+Backfill: ``airflow backfill create --dag-id flex_mit_daily --from-date 2026-11-20 --to-date 2026-11-22
+--reprocess-behavior completed``; a rerun of a day ships nothing twice.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
+
+from flex_provider.operators.batch import (
+    ExtractDeclinesOperator,
+    MarkOrdersPendingOperator,
+    ProcessOutboundOperator,
+    ReconcileOrdersOperator,
+    ShipBatchOperator,
+)
+from flex_provider.sensors.outbound import FlexOutboundFileSensor
+
+MERCHANT_CONN_ID = os.environ.get("FLEX_MERCHANT_CONN_ID", "flex_merchant_db")
+LEDGER_CONN_ID = os.environ.get("FLEX_LEDGER_CONN_ID", "flex_ledger_db")
+FLEX_CONN_ID = os.environ.get("FLEX_CONN_ID", "flex_default")
+SFTP_CONN_ID = os.environ.get("FLEX_SFTP_CONN_ID", "flex_sftp_default")
+#: Batch files per mapped ship task (2000 rows each): 50 files = 100,000 rows per SSH session.
+FILES_PER_SHIP_TASK = int(os.environ.get("FLEX_FILES_PER_SHIP_TASK", "50"))
+#: Rescue window: days after the business date until Flex's default expiryDateUtc.
+EXPIRY_DAYS = int(os.environ.get("FLEX_EXPIRY_DAYS", "21"))
+ACK_TIMEOUT = float(os.environ.get("FLEX_ACK_TIMEOUT_SECONDS", "3600"))
+ACK_POKE_INTERVAL = float(os.environ.get("FLEX_ACK_POKE_SECONDS", "30"))
+
+WINDOW = "ti.xcom_pull(task_ids='resolve_window')"
+
+with DAG(
+    dag_id="flex_mit_daily",
+    description="Ship the day's declined MIT payments to Flex (SFTP evaluate batches)",
+    schedule=CronDataIntervalTimetable("0 2 * * *", timezone="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
+    tags=["flex", "batch"],
+    params={
+        "business_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            title="Business date",
+            description="Day of the declines (UTC). Empty: the run's data interval, else yesterday.",
+        ),
+        "dry_run": Param(False, type="boolean", title="Dry run", description="Write files, ship nothing."),
+        "row_limit": Param(
+            None, type=["null", "integer"], minimum=1, title="Row limit", description="Read at most N rows."
+        ),
+    },
+    doc_md=__doc__,
+) as dag:
+
+    @task
+    def resolve_window(**context: object) -> dict:
+        """Business date, UTC window and local folder of this run (works when logical_date is None)."""
+        from flex_provider.merchant.dag_support import business_window
+
+        return business_window(context, kind="evaluate")
+
+    window = resolve_window()
+
+    extract = ExtractDeclinesOperator(
+        task_id="extract_declines",
+        sql="sql/extract_declined_mit.sql",
+        parameters={
+            "window_start": "{{ " + WINDOW + "['window_start'] }}",
+            "window_end": "{{ " + WINDOW + "['window_end'] }}",
+        },
+        business_date="{{ " + WINDOW + "['business_date'] }}",
+        out_dir="{{ " + WINDOW + "['out_dir'] }}",
+        row_limit="{{ " + WINDOW + "['row_limit'] }}",
+        merchant_conn_id=MERCHANT_CONN_ID,
+        ledger_conn_id=LEDGER_CONN_ID,
+        flex_conn_id=FLEX_CONN_ID,
+        expiry_days=EXPIRY_DAYS,
+    )
+
+    window >> extract  # the templates pull resolve_window's XCom
+
+    @task
+    def plan_shipments(summary: dict, window: dict) -> list[list[str]]:
+        """Groups of batch files, one mapped ship task each; none on a dry run."""
+        from flex_provider.merchant.dag_support import file_groups
+
+        if window["dry_run"]:
+            print(
+                f"Dry run: {len(summary['files'])} file(s) written to {summary['out_dir']}, nothing shipped"
+            )
+            return []
+        return file_groups(summary["files"], FILES_PER_SHIP_TASK)
+
+    groups = plan_shipments(extract.output, window)
+
+    ship = ShipBatchOperator.partial(
+        task_id="ship",
+        manifest="{{ ti.xcom_pull(task_ids='extract_declines')['manifest'] }}",
+        ledger_conn_id=LEDGER_CONN_ID,
+        flex_conn_id=FLEX_CONN_ID,
+        sftp_conn_id=SFTP_CONN_ID,
+    ).expand(files=groups)
+
+    mark = MarkOrdersPendingOperator(
+        task_id="mark_pending",
+        manifest="{{ ti.xcom_pull(task_ids='extract_declines')['manifest'] }}",
+        sql="sql/mark_pending.sql",
+        merchant_conn_id=MERCHANT_CONN_ID,
+        ledger_conn_id=LEDGER_CONN_ID,
+    )
+
+    @task.short_circuit
+    def anything_uploaded(results: list[dict]) -> bool:
+        """Wait for acks only when this run uploaded something (a rerun uploads nothing)."""
+        return any(r["uploaded"] for r in results)
+
+    sense = FlexOutboundFileSensor(
+        task_id="wait_for_acks",
+        sftp_conn_id=SFTP_CONN_ID,
+        ledger_conn_id=LEDGER_CONN_ID,
+        patterns=["ack_evaluate_*_{{ " + WINDOW + "['yyyymmdd'] }}_*.json"],
+        deferrable=True,
+        poke_interval=ACK_POKE_INTERVAL,
+        settle_interval=1.0,
+        timeout=ACK_TIMEOUT,
+    )
+
+    process = ProcessOutboundOperator(
+        task_id="process_acks",
+        files=sense.output,
+        local_dir="{{ " + WINDOW + "['out_dir'] }}/outbound",
+        ledger_conn_id=LEDGER_CONN_ID,
+        sftp_conn_id=SFTP_CONN_ID,
+    )
+
+    store_keys = ReconcileOrdersOperator(
+        task_id="store_order_keys",
+        apply_sql="sql/apply_outcomes.sql",
+        summary_sql="sql/recovery_summary.sql",
+        merchant_conn_id=MERCHANT_CONN_ID,
+        ledger_conn_id=LEDGER_CONN_ID,
+        flex_conn_id=FLEX_CONN_ID,
+        sweep=False,
+    )
+
+    ship >> mark >> anything_uploaded(ship.output) >> sense >> process >> store_keys

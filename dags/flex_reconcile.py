@@ -1,0 +1,94 @@
+"""
+flex_reconcile: apply Flex's outcomes to the merchant's orders and write the daily recovery summary.
+
+Reads every new ack/result file in the outbound folder into the ledger, then moves orders to their
+final state (APPROVED -> PAID, EXPIRED -> FAILED, cancelled, refunded; never backwards) from the ledger
+and, when the webhook store exists, from webhook events; looks up overdue PENDING orders with
+GET /orders/{id}; rewrites ``flex_recovery_summary``. Runs every 30 minutes as a safety net and, when
+``flex_provider.triggers.webhook_events`` is installed, soon after new webhook events arrive.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, AssetWatcher, CronTriggerTimetable, task
+
+from flex_provider.operators.batch import ProcessOutboundOperator, ReconcileOrdersOperator
+
+MERCHANT_CONN_ID = os.environ.get("FLEX_MERCHANT_CONN_ID", "flex_merchant_db")
+LEDGER_CONN_ID = os.environ.get("FLEX_LEDGER_CONN_ID", "flex_ledger_db")
+WEBHOOK_CONN_ID = os.environ.get("FLEX_WEBHOOK_CONN_ID", LEDGER_CONN_ID)
+FLEX_CONN_ID = os.environ.get("FLEX_CONN_ID", "flex_default")
+SFTP_CONN_ID = os.environ.get("FLEX_SFTP_CONN_ID", "flex_sftp_default")
+SAFETY_NET = CronTriggerTimetable("*/30 * * * *", timezone="UTC")
+
+try:
+    from flex_provider.triggers.webhook_events import FlexWebhookEventTrigger
+except ImportError:  # the webhook receiver is optional
+    schedule: object = SAFETY_NET
+else:
+    webhook_events = Asset(
+        "flex_webhook_events",
+        watchers=[
+            AssetWatcher(
+                name="flex_webhook_events_watcher",
+                trigger=FlexWebhookEventTrigger(conn_id=WEBHOOK_CONN_ID, poll_interval=15.0),
+            )
+        ],
+    )
+    schedule = AssetOrTimeSchedule(timetable=SAFETY_NET, assets=[webhook_events])
+
+with DAG(
+    dag_id="flex_reconcile",
+    description="Apply Flex outcomes (files, webhooks, GET /orders) to merchant orders; recovery summary",
+    schedule=schedule,
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=1)},
+    tags=["flex", "reconcile"],
+    doc_md=__doc__,
+) as dag:
+
+    @task
+    def list_new_outbound() -> list[dict]:
+        """Finished ack/result files in the outbound folder that the ledger has not processed yet."""
+        from flex_provider.batch.ledger import FlexLedger
+        from flex_provider.hooks.sftp import FlexSftpHook
+
+        done = FlexLedger(LEDGER_CONN_ID).processed_outbound_names()
+        try:
+            files = FlexSftpHook(ssh_conn_id=SFTP_CONN_ID).list_outbound(["ack_*.json", "result_*.json"])
+        except FileNotFoundError:
+            return []
+        return [f.to_dict() for f in files if f.name not in done]
+
+    @task
+    def local_dir(**context: object) -> str:
+        """A local folder for this run's downloads."""
+        from flex_provider.merchant.dag_support import batch_root
+
+        return str(batch_root() / "outbound" / str(context["run_id"]).replace(":", "_").replace("+", "_"))
+
+    process = ProcessOutboundOperator(
+        task_id="process_outbound",
+        files=list_new_outbound(),
+        local_dir=local_dir(),
+        ledger_conn_id=LEDGER_CONN_ID,
+        sftp_conn_id=SFTP_CONN_ID,
+    )
+
+    reconcile = ReconcileOrdersOperator(
+        task_id="reconcile_orders",
+        apply_sql="sql/apply_outcomes.sql",
+        summary_sql="sql/recovery_summary.sql",
+        merchant_conn_id=MERCHANT_CONN_ID,
+        ledger_conn_id=LEDGER_CONN_ID,
+        webhook_conn_id=WEBHOOK_CONN_ID,
+        flex_conn_id=FLEX_CONN_ID,
+        sweep=True,
+        sweep_as_of="{{ params.get('sweep_as_of') or '' }}",
+    )
+
+    process >> reconcile

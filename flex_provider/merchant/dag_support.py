@@ -1,0 +1,70 @@
+"""Light helpers the sample DAGs share: connection ids with env overrides, the business-day window."""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+#: Connection ids; each can be overridden by an environment variable of the same name in upper case.
+MERCHANT_CONN_ID = os.environ.get("FLEX_MERCHANT_CONN_ID", "flex_merchant_db")
+LEDGER_CONN_ID = os.environ.get("FLEX_LEDGER_CONN_ID", "flex_ledger_db")
+FLEX_CONN_ID = os.environ.get("FLEX_CONN_ID", "flex_default")
+SFTP_CONN_ID = os.environ.get("FLEX_SFTP_CONN_ID", "flex_sftp_default")
+
+
+def batch_root() -> Path:
+    """Local folder for batch files: ``$FLEX_BATCH_DIR``, else ``$AIRFLOW_HOME/flex_batches``."""
+    root = os.environ.get("FLEX_BATCH_DIR")
+    if root:
+        return Path(root)
+    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+    return Path(home) / "flex_batches"
+
+
+def _utc_text(value: datetime) -> str:
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def business_window(context: Any, *, kind: str = "evaluate") -> dict[str, Any]:
+    """
+    The business day a run works on, and its UTC window ``[day 00:00, next day 00:00)``.
+
+    Order of precedence: the ``business_date`` param (manual runs), the data interval start (scheduled
+    and backfill runs of a ``CronDataIntervalTimetable``), the logical date, else yesterday (UTC) for a
+    manual run without a logical date.
+    """
+    params = context.get("params") or {}
+    raw = params.get("business_date")
+    if raw:
+        day = date.fromisoformat(str(raw)[:10])
+        source = "param"
+    else:
+        start = context.get("data_interval_start") or context.get("logical_date")
+        if start is not None:
+            day = start.astimezone(timezone.utc).date()
+            source = "data_interval"
+        else:
+            day = datetime.now(timezone.utc).date() - timedelta(days=1)
+            source = "default_yesterday"
+    start_dt = datetime.combine(day, time(), tzinfo=timezone.utc)
+    end_dt = start_dt + timedelta(days=1)
+    row_limit = params.get("row_limit")
+    out_dir = batch_root() / kind / day.isoformat()
+    return {
+        "business_date": day.isoformat(),
+        "yyyymmdd": day.strftime("%Y%m%d"),
+        "window_start": _utc_text(start_dt),
+        "window_end": _utc_text(end_dt),
+        "source": source,
+        "dry_run": bool(params.get("dry_run", False)),
+        "row_limit": int(row_limit) if row_limit not in (None, "") else None,
+        "out_dir": str(out_dir),
+    }
+
+
+def file_groups(names: list[str], per_group: int) -> list[list[str]]:
+    """Split batch file names into groups of ``per_group`` (one mapped ship task, one SSH session each)."""
+    per_group = max(1, int(per_group))
+    return [names[i : i + per_group] for i in range(0, len(names), per_group)]
