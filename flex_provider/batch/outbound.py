@@ -39,6 +39,13 @@ class MalformedOutboundFile(ValueError):
         self.reason = reason
 
 
+def _loads(text: str) -> tuple[Any, str | None]:
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as exc:
+        return None, exc.msg
+
+
 def _describe(exc: ValidationError) -> str:
     errors = exc.errors(include_input=False, include_url=False, include_context=False)
     parts = [f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['type']}: {e['msg']}" for e in errors[:5]]
@@ -98,13 +105,15 @@ def _raw_rows(path: Path) -> tuple[dict[str, Any], Iterator[tuple[int, Any]]]:
                 if text == "]}":
                     closed = True
                     continue
-                if text.endswith("]}"):  # last row and the closing on one line
-                    text, closed = text[:-2].rstrip(), True
-                text = text.removesuffix(",")
-                try:
-                    yield number, json.loads(text)
-                except json.JSONDecodeError as exc:
-                    raise MalformedOutboundFile(name, f"line {number} is not JSON ({exc.msg})") from None
+                # A line is a row first: a row may itself end in "]}" (e.g. '"errors":[]}').
+                row, error = _loads(text.removesuffix(","))
+                if error is not None and text.endswith("]}"):  # the last row and the closing on one line
+                    row, error = _loads(text[:-2].rstrip())
+                    closed = error is None
+                if error is not None:
+                    cut = "" if line.endswith("\n") else ", truncated"
+                    raise MalformedOutboundFile(name, f"line {number} is not JSON ({error}{cut})")
+                yield number, row
         if not closed:
             raise MalformedOutboundFile(name, "truncated: no closing ']}'")
 

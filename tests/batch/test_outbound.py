@@ -203,3 +203,32 @@ def test_malformed_file_is_quarantined_and_others_still_apply(
     # nothing of the malformed file was applied, not even its good first row
     assert [got[f"sub-{i}-2026-11"]["status"] for i in (3, 5, 6)] == ["SHIPPED", "APPROVED", "APPROVED"]
     assert bad.name in ledger.processed_outbound_names()
+
+
+@pytest.mark.parametrize("closing", ["\n]}\n", "]}\n"], ids=["closing-on-own-line", "closing-on-last-row"])
+def test_ack_whose_last_row_ends_in_an_array_is_read(tmp_path: Path, closing: str) -> None:
+    """The sandbox writes ``"errors":[]}`` at the end of every ack row: that is a row, not the closing."""
+    header = {
+        "fileType": "ack",
+        "inboundFile": f"evaluate_{MID}_20261124_0001.json",
+        "mid": MID,
+        "receivedAtUtc": "2026-11-25T00:00:00Z",
+        "status": "PROCESSED",
+        "rowCount": 2,
+        "accepted": 1,
+        "rejected": 1,
+        "fileErrors": [],
+    }
+    rows = [
+        {"sequenceNumber": "1", "orderId": "o-1", "orderSessionKey": "k-1", "status": "SUBMITTED", "errors": []},
+        {"sequenceNumber": "2", "orderId": "o-2", "orderSessionKey": None, "status": "REJECTED",
+         "errors": [{"field": "Transaction.Amount", "message": "required"}]},
+    ]  # fmt: skip
+    line1 = json.dumps(header, separators=(",", ":"))[:-1] + ',"rows":['
+    body = ",\n".join(json.dumps(r, separators=(",", ":")) for r in rows)
+    path = tmp_path / f"ack_evaluate_{MID}_20261124_0001.json"
+    path.write_text(line1 + "\n" + body + closing, encoding="utf-8")
+    assert json.loads(path.read_text())["rows"] == rows  # the fixture is one valid JSON document
+    ack = read_ack_file(path)
+    assert [r.order_session_key for r in ack.rows] == ["k-1", None]
+    assert ack.rows[1].errors[0].field == "Transaction.Amount"

@@ -135,7 +135,8 @@ class Env:
 
     def client(self, key: Path | None = None, **kw: Any) -> Any:
         return asyncssh.connect(
-            "127.0.0.1", self.port, username=kw.pop("username", "merchant"), known_hosts=None,
+            "127.0.0.1", self.port, username=kw.pop("username", "merchant"),
+            known_hosts=asyncssh.import_known_hosts(f"[127.0.0.1]:{self.port} {self.host_key}\n"),
             client_keys=[str(key or self.client_key)] if key is not False else None, **kw,
         )  # fmt: skip
 

@@ -1,0 +1,107 @@
+"""Fault 6: bad rows in the merchant DB are rejected with a reason and never shipped (PostgreSQL merchant DB)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from tests.faults.harness import pg_conn
+from tests.faults.invariants import TEST_PANS, check_invariants, scan_for_secrets, secret_needles
+
+CLEAR_BAD = [
+    "missing_amount",
+    "missing_transaction_id",
+    "missing_currency",
+    "negative_amount",
+    "unknown_currency",
+    "pan_in_description",
+    "pan_in_card_token",
+    "pan_in_holder_name",
+    "pan_spaced_in_email",
+    "pan_in_decline_message",
+    "duplicate_order",
+]
+
+
+@pytest.fixture
+def pg_world(make_world, webhook_pg_factory):
+    db = webhook_pg_factory("faults_badrows")
+    name = db.url.rsplit("/", 1)[1]
+    return make_world(
+        merchant_url=db.url, merchant_conn=pg_conn(name), ledger_url=db.url, ledger_conn=pg_conn(name)
+    )
+
+
+def test_bad_rows_are_rejected_with_reasons_and_never_shipped(pg_world) -> None:
+    world = pg_world
+    day = world.business_day()
+    world.add_declines(day, 5, bad=CLEAR_BAD)
+    summary = world.extract(day)
+    assert summary["rejected"] == len(CLEAR_BAD) - 1 + 1  # every bad kind, the duplicate's copy included
+    world.ship(summary)
+    world.mark(summary)
+    world.process_acks(day)
+    counts = check_invariants(world)
+    assert counts["shipped"] == 6 and counts["rejected"] == len(CLEAR_BAD) - 1  # noqa: PT018
+    # reasons say what is wrong, never the value
+    with Path(summary["rejects_file"]).open(newline="") as fh:
+        reasons = {r["order_id"]: r["reason"] for r in csv.DictReader(fh)}
+    for order_id, kind in world.expect.items():
+        if kind.startswith("pan_"):
+            assert reasons[order_id].startswith("pan_detected")
+        elif kind.startswith("missing_"):
+            assert reasons[order_id].startswith("missing")
+    _, found = scan_for_secrets(
+        [world.batch_dir, world.sftp_root / "archive"], secret_needles(world.sandbox.info)
+    )
+    assert not [f for f in found if "pan_" in f], found
+    assert all(p not in str(reasons) for p in TEST_PANS)
+
+
+WRITER_GAP = pytest.mark.xfail(
+    strict=True,
+    reason="flex_provider/batch/writer.py ships it: amount ge=0 (not gt), currency only length-checked, "
+    "expiryDateUtc never compared with now",
+)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        pytest.param("zero_amount", marks=WRITER_GAP),
+        pytest.param("unknown_currency_3", marks=WRITER_GAP),
+        pytest.param("expiry_in_past", marks=WRITER_GAP),
+    ],
+)
+def test_semantically_bad_rows_are_rejected_locally(make_world, tmp_path: Path, kind: str) -> None:
+    """A zero amount, an ISO-4217-unknown 3-letter currency, an expiry in the past: rejected, never shipped."""
+    world = make_world()
+    day = world.business_day()
+    sql = None
+    if kind == "expiry_in_past":
+        from tests.faults.harness import EXTRACT_SQL
+
+        text = EXTRACT_SQL.read_text().replace(
+            "o.payment_number          AS payment_number",
+            "o.payment_number AS payment_number, "
+            "CASE WHEN o.decline_code = 'XP' THEN '2020-01-01T00:00:00Z' END AS expiry_date_utc",
+        )
+        sql = tmp_path / "extract_with_expiry.sql"
+        sql.write_text(text)
+        ids = world.add_declines(day, 2, bad=["ok"])
+        world.expect[ids[-1]] = kind
+        with world.merchant.begin() as conn:
+            from sqlalchemy import text as sql_text
+
+            conn.execute(
+                sql_text("UPDATE orders SET decline_code = 'XP' WHERE order_id = :o"), {"o": ids[-1]}
+            )
+    else:
+        world.add_declines(day, 2, bad=[kind])
+    summary = world.extract(day, **({"sql": sql} if sql else {}))
+    world.ship(summary)
+    world.mark(summary)
+    world.process_acks(day)
+    check_invariants(world)
