@@ -1,0 +1,269 @@
+"""
+Reconcile bench: N result rows applied to the merchant's ``orders`` table in PostgreSQL.
+
+ours:     the provider's two steps: (1) a result file (docs/batch-files.md, one row a line) streamed into
+          ``ResultRow``s and applied to the ledger with ``FlexLedger.apply_results`` (staging + ``UPDATE
+          ... FROM`` per batch, "never backwards"); (2) ``ReconcileOrdersOperator`` (sweep and summary off)
+          staging the ledger's outcomes into the merchant DB and running ``dags/sql/apply_outcomes.sql``.
+baseline: ``psql``: ``\\copy`` the same results (CSV) into a temp table + one ``UPDATE orders ... FROM`` with
+          the same status mapping.
+
+Merchant tables and ledger share one database. Before each side the orders (all ``PENDING_FLEX``) and
+ledger rows (all ``SUBMITTED``) are reloaded to the same state and vacuumed/analyzed.
+Run: ``.venv/bin/python bench/reconcile.py --rows 1000000`` (``--smoke``: 2000).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (
+    BenchResult,
+    PgDatabase,
+    base_parser,
+    fresh_database,
+    log,
+    report,
+    size_of,
+    timed,
+)
+
+MID = "6f1f4b0e-8b1c-4d8e-9a52-0c0ffee00001"
+TARGET = 1.5
+DB_CONN_ID = "flex_bench_db"
+APPLY_SQL_FILE = Path(__file__).resolve().parent.parent / "dags" / "sql" / "apply_outcomes.sql"
+
+SEED_SQL = """
+TRUNCATE flex_batch_rows;
+TRUNCATE orders;
+INSERT INTO orders (order_id, subscription_id, customer_id, payment_number, is_mit, is_recurring, amount_cents,
+                    currency, attempted_at, response_status, decline_code, status, flex_business_date,
+                    flex_batch_file, flex_sent_at, flex_expiry_at, flex_order_id, flex_status,
+                    refunded_amount_cents)
+SELECT 'ord_' || g || '_2026-11', 'sub_' || g, 'cus_' || g, 1 + g % 24, true, true, 1999 + g % 1000, 'USD',
+       TIMESTAMPTZ '2026-11-24 00:00:00+00' + (g % 86400) * INTERVAL '1 second', 'DECLINED', '51',
+       'PENDING_FLEX', DATE '2026-11-24',
+       'evaluate_{mid}_20261124_' || lpad((1 + (g - 1) / 2000)::text, 4, '0') || '.json',
+       TIMESTAMPTZ '2026-11-24 06:00:00+00', TIMESTAMPTZ '2026-12-15 00:00:00+00', md5('osk' || g),
+       'SUBMITTED', 0
+FROM generate_series(1, {n}) g;
+INSERT INTO flex_batch_rows (mid, kind, order_id, business_date, file_name, sequence_number, idempotency_key,
+                             expiry_date_utc, order_session_key, status, created_at, updated_at)
+SELECT '{mid}', 'evaluate', 'ord_' || g || '_2026-11', DATE '2026-11-24',
+       'evaluate_{mid}_20261124_' || lpad((1 + (g - 1) / 2000)::text, 4, '0') || '.json',
+       1 + (g - 1) % 2000, md5('idem' || g), TIMESTAMPTZ '2026-12-15 00:00:00+00',
+       md5('osk' || g), 'SUBMITTED', now(), now()
+FROM generate_series(1, {n}) g;
+"""
+
+BASELINE_SQL = """
+BEGIN;
+CREATE TEMP TABLE tmp_results (order_id text, status text, order_session_key text, confirmation_id text,
+                               amount integer, currency text, result_at timestamptz) ON COMMIT DROP;
+\\copy tmp_results FROM '{csv}' WITH (FORMAT csv)
+UPDATE orders o
+   SET status = CASE t.status WHEN 'APPROVED' THEN 'PAID' WHEN 'EXPIRED' THEN 'FAILED' ELSE t.status END,
+       flex_order_id = coalesce(t.order_session_key, o.flex_order_id),
+       flex_status = t.status,
+       flex_confirmation_id = coalesce(t.confirmation_id, o.flex_confirmation_id),
+       flex_settled_at = t.result_at,
+       updated_at = now()
+  FROM tmp_results t
+ WHERE o.order_id = t.order_id AND o.status = 'PENDING_FLEX';
+COMMIT;
+"""
+
+
+def make_results(n: int, work: Path) -> tuple[Path, Path]:
+    """The same N outcomes as a result file (ours) and a CSV (baseline). 70% APPROVED, 30% EXPIRED."""
+    json_path = work / f"result_{MID}_20261215000000_0001.json"
+    csv_path = work / "results.csv"
+    header = {
+        "fileType": "result",
+        "mid": MID,
+        "generatedAtUtc": "2026-12-15T00:00:00Z",
+        "fileNumber": 1,
+        "rowCount": n,
+    }
+    with json_path.open("w", encoding="utf-8") as jf, csv_path.open("w", encoding="utf-8", newline="") as cf:
+        out = csv.writer(cf)
+        jf.write(json.dumps(header, separators=(",", ":"))[:-1] + ',"rows":[\n')
+        for g in range(1, n + 1):
+            approved = g % 10 < 7
+            row = {
+                "orderId": f"ord_{g}_2026-11",
+                "orderSessionKey": None,
+                "status": "APPROVED" if approved else "EXPIRED",
+                "confirmationId": f"C{g:09d}" if approved else None,
+                "amount": 1999 + g % 1000,
+                "currency": "USD",
+                "timestampUtc": "2026-11-30T08:12:00Z",
+            }
+            jf.write(json.dumps(row, separators=(",", ":")) + ("," if g < n else "") + "\n")
+            out.writerow(
+                [
+                    row["orderId"],
+                    row["status"],
+                    "",
+                    row["confirmationId"] or "",
+                    row["amount"],
+                    "USD",
+                    row["timestampUtc"],
+                ]
+            )
+        jf.write("]}\n")
+    return json_path, csv_path
+
+
+def iter_result_rows(path: Path) -> Any:
+    """Stream a result file one row a line (the layout the sandbox and Flex write), as ``ResultRow``s."""
+    from flex_provider.models.batch import ResultHeader, ResultRow
+
+    validate = ResultRow.model_validate_json
+    with path.open("rb") as fh:
+        first = fh.readline().rstrip(b"\r\n")
+        header = ResultHeader.model_validate_json(first[: -len(b',"rows":[')] + b"}")
+        for line in fh:
+            line = line.rstrip(b"\r\n")
+            if line.endswith(b","):
+                line = line[:-1]
+            if not line or line == b"]}":
+                continue
+            yield validate(line)
+    del header
+
+
+def reset(db: PgDatabase, n: int) -> None:
+    conn = db.connect()
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(SEED_SQL.format(mid=MID, n=int(n)))
+            cur.execute("VACUUM ANALYZE flex_batch_rows")
+            cur.execute("VACUUM ANALYZE orders")
+    finally:
+        conn.close()
+
+
+def status_counts(db: PgDatabase) -> dict[str, int]:
+    conn = db.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT status, count(*) FROM orders GROUP BY status ORDER BY status")
+            return {s: int(c) for s, c in cur.fetchall()}
+    finally:
+        conn.close()
+
+
+def measure(n: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    import os
+
+    from sqlalchemy import create_engine
+
+    with (
+        fresh_database("flex_bench_reconcile") as db,
+        tempfile.TemporaryDirectory(prefix="flex-bench-rec-") as tmp,
+    ):
+        work = Path(tmp)
+        os.environ.setdefault("AIRFLOW_HOME", str(work / "airflow-home"))
+        os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+        os.environ[f"AIRFLOW_CONN_{DB_CONN_ID.upper()}"] = json.dumps(
+            {"conn_type": "postgres", "host": db.host, "port": db.port, "login": db.user, "schema": db.name}
+        )
+        from bench._whatif import apply as apply_whatif
+        from flex_provider.batch.ledger import FlexLedger
+        from flex_provider.merchant.schema import create_schema
+        from flex_provider.operators.batch import ReconcileOrdersOperator
+
+        whatif = apply_whatif()
+
+        engine = create_engine(db.url)
+        create_schema(engine)
+        engine.dispose()
+        ledger = FlexLedger(DB_CONN_ID)
+        ledger.file_state("nothing")  # creates the tables
+        json_path, csv_path = make_results(n, work)
+        operator = ReconcileOrdersOperator(
+            task_id="reconcile",
+            apply_sql=str(APPLY_SQL_FILE),
+            summary_sql=None,
+            merchant_conn_id=DB_CONN_ID,
+            ledger_conn_id=DB_CONN_ID,
+            mid=MID,
+            sweep=False,
+        )
+
+        reset(db, n)
+        profiler = None
+        if os.environ.get("FLEX_BENCH_PROFILE"):
+            from pyinstrument import Profiler
+
+            profiler = Profiler(interval=0.005)
+            profiler.start()
+        with timed() as t:
+            with timed() as t1:
+                counts = ledger.apply_results(iter_result_rows(json_path), mid=MID)
+            with timed() as t2:
+                applied = operator.execute(context={})  # type: ignore[arg-type]
+        if profiler is not None:
+            profiler.stop()
+            Path(os.environ["FLEX_BENCH_PROFILE"]).write_text(
+                profiler.output_text(unicode=False, color=False)
+            )
+        ours = {
+            "wall_s": t(),
+            "ledger_apply_results_s": t1(),
+            "reconcile_operator_s": t2(),
+            "counts": counts,
+            "operator": applied,
+            "after": status_counts(db),
+            "whatif_patches": whatif,
+        }
+        log(f"reconcile ours: {ours}")
+
+        reset(db, n)
+        script = work / "baseline.sql"
+        script.write_text(BASELINE_SQL.format(csv=csv_path, mid=MID))
+        with timed() as t:
+            subprocess.run([*db.psql_args(), "-f", str(script)], check=True, capture_output=True)
+        base = {"wall_s": t(), "after": status_counts(db)}
+        log(f"reconcile baseline: {base}")
+        if ours["after"] != base["after"]:
+            raise AssertionError(f"ours and the baseline disagree: {ours['after']} != {base['after']}")
+        ledger.engine.dispose()
+    return ours, base
+
+
+def main() -> int:
+    args = base_parser(
+        "Reconcile bench (result rows -> ledger -> merchant orders)", 1_000_000, 2_000
+    ).parse_args()
+    n = size_of(args)
+    ours, base = measure(n)
+    report(
+        [
+            BenchResult(
+                bench="reconcile",
+                size=f"{n} result rows",
+                ours=ours["wall_s"],
+                baseline=base["wall_s"],
+                unit="s",
+                target=TARGET,
+                extra={"ours": ours, "baseline": base},
+            )
+        ],
+        args.json_out,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

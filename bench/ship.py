@@ -1,0 +1,324 @@
+"""
+Ship bench: N declined orders in PostgreSQL -> validated evaluate files (<= 2000 rows) -> OpenSSH sshd.
+
+ours:     one child process (a worker) running the daily DAG's two tasks with the real operators:
+          ``WriteBatchOperator`` (``dags/sql/extract_declined_mit.sql`` through a server-side cursor ->
+          ``BatchWriter``: per-row validation, PAN check, ledger dedupe via ``already_shipped``) and
+          ``ShipBatchOperator`` (``FlexLedger.record_file`` / ``record_rows``, a bearer token from the
+          sandbox, ``FlexSftpHook.upload_files`` over one SFTP session, ``.part`` + rename, token in line 1,
+          ``FlexLedger.mark_uploaded``). The child reports its wall time (after imports) and peak RSS.
+baseline: ``psql \\copy (same query, parameters inlined) TO csv``, ``split -l 2000``, ``sftp -b`` put of the
+          same number of files.
+
+Both upload to the same sshd. Run: ``.venv/bin/python bench/ship.py --rows 1000000`` (``--smoke``: 2000).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (
+    BenchResult,
+    PgDatabase,
+    airflow_env,
+    base_parser,
+    fresh_database,
+    log,
+    report,
+    run_child_json,
+    sandbox_server,
+    size_of,
+    sshd_server,
+    timed,
+)
+
+MID = "6f1f4b0e-8b1c-4d8e-9a52-0c0ffee00001"
+BUSINESS_DATE = date(2026, 11, 24)
+SFTP_CONN_ID = "flex_sftp_bench"
+DB_CONN_ID = "flex_bench_db"  # merchant DB and ledger in one database
+FLEX_CONN_ID = "flex_bench_api"  # the sandbox: the ship task fetches its bearer token there
+EXTRACT_SQL_FILE = Path(__file__).resolve().parent.parent / "dags" / "sql" / "extract_declined_mit.sql"
+WINDOW = {"window_start": "2026-11-24T00:00:00Z", "window_end": "2026-11-25T00:00:00Z"}
+TARGET = 1.5
+
+
+def extract_query() -> str:
+    """The DAG's extract SQL (dags/sql/extract_declined_mit.sql) with its bind parameters inlined, for psql."""
+    lines = [ln for ln in EXTRACT_SQL_FILE.read_text().splitlines() if not ln.lstrip().startswith("--")]
+    sql = "\n".join(lines).strip().rstrip(";")
+    for key, value in WINDOW.items():
+        sql = sql.replace(f":{key}", f"'{value}'")
+    return sql
+
+
+# Letters instead of digits in hex: no random 13-19 digit runs that the PAN check would (rightly) reject.
+_NO_DIGITS = "translate(md5({x}), '0123456789', 'ghijklmnop')"
+
+LOAD_SQL = f"""
+INSERT INTO card_tokens (id, customer_id, flex_token, card_bin, card_last4, exp_month, exp_year,
+                         card_brand, card_type, holder_name, sense_key, created_at)
+SELECT g, 'cus_' || g, 'tok_' || {_NO_DIGITS.format(x="g::text")}, '411111', lpad((g % 10000)::text, 4, '0'),
+       1 + g % 12, 2027 + g % 5, 'VISA', 'CREDIT', 'Holder ' || g, {_NO_DIGITS.format(x="'s' || g")},
+       TIMESTAMPTZ '2025-01-01 00:00:00+00'
+FROM generate_series(1, __N__) g;
+
+INSERT INTO subscriptions (subscription_id, customer_id, email, first_name, last_name, phone, address_line1,
+                           city, state, zip_code, country_code, country, plan_code, billing_interval,
+                           price_cents, currency, card_token_id, status, started_at)
+SELECT 'sub_' || g, 'cus_' || g, 'user' || g || '@example.com', 'First' || (g % 997), 'Last' || (g % 991),
+       '+1555' || lpad((g % 10000000)::text, 7, '0'), (g % 9999) || ' Main Street', 'Springfield', 'IL',
+       lpad((g % 100000)::text, 5, '0'), 'US', 'United States', 'basic', 'monthly', 1999, 'USD', g, 'active',
+       TIMESTAMPTZ '2025-01-01 00:00:00+00'
+FROM generate_series(1, __N__) g;
+
+INSERT INTO orders (order_id, subscription_id, customer_id, card_token_id, payment_number, is_mit,
+                    is_recurring, amount_cents, currency, description, customer_ip, psp_name,
+                    psp_transaction_id, attempted_at, response_status, decline_code, decline_message,
+                    avs_result, cvv_result, status, refunded_amount_cents)
+SELECT 'ord_' || g || '_2026-11', 'sub_' || g, 'cus_' || g, g, 1 + g % 24, true, true, 1999 + g % 1000, 'USD',
+       'Monthly plan', '10.' || (g % 250) || '.' || (g % 199) || '.7', 'stripe', 'txn_' || g,
+       TIMESTAMPTZ '2026-11-24 00:00:00+00' + (g % 86400) * INTERVAL '1 second', 'DECLINED', '51',
+       'Insufficient funds', 'Y', 'M', 'DECLINED', 0
+FROM generate_series(1, __N__) g;
+ANALYZE;
+"""
+
+
+def load_orders(db: PgDatabase, n: int) -> None:
+    """Create the merchant schema and fill it with ``n`` declined orders (one subscription + token each)."""
+    from sqlalchemy import create_engine
+
+    from flex_provider.merchant.schema import create_schema
+
+    engine = create_engine(db.url)
+    create_schema(engine)
+    engine.dispose()
+    conn = db.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(LOAD_SQL.replace("__N__", str(int(n))))
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def reset_ledger(db: PgDatabase) -> None:
+    """Forget earlier ship runs (ledger tables), so a second run does the same work again."""
+    conn = db.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "DO $$ BEGIN IF to_regclass('flex_batch_rows') IS NOT NULL THEN "
+                "TRUNCATE flex_batch_rows, flex_batch_files; END IF; END $$"
+            )
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def prewarm(db: PgDatabase) -> None:
+    """Read the extract once so neither side pays for a cold buffer cache."""
+    subprocess.run(
+        [*db.psql_args(), "-c", f"COPY ({extract_query()}) TO '/dev/null'"], check=True, capture_output=True
+    )
+
+
+# --- baseline -----------------------------------------------------------------------------------
+
+
+def run_baseline(db: PgDatabase, sshd: Any, work: Path, n_files: int) -> dict[str, Any]:
+    """psql \\copy -> split -> sftp -b (one session), timed stage by stage."""
+    work.mkdir(parents=True, exist_ok=True)
+    csv_path = work / "extract.csv"
+    stages: dict[str, float] = {}
+    with timed() as total:
+        with timed() as t:
+            subprocess.run(
+                [*db.psql_args(), "-c", f"\\copy ({extract_query()}) TO '{csv_path}' WITH (FORMAT csv)"],
+                check=True,
+                capture_output=True,
+            )
+        stages["psql_copy_s"] = t()
+        with timed() as t:
+            subprocess.run(
+                ["split", "-l", "2000", "-d", "-a", "4", str(csv_path), str(work / "evaluate_part_")],
+                check=True,
+                capture_output=True,
+            )
+        stages["split_s"] = t()
+        parts = sorted(work.glob("evaluate_part_*"))
+        batch = work / "sftp.batch"
+        batch.write_text("cd inbound\n" + "".join(f"put {p} {p.name}\n" for p in parts))
+        with timed() as t:
+            subprocess.run(
+                [*sshd.sftp_args(), "-b", str(batch), f"{sshd.username}@127.0.0.1"],
+                check=True,
+                capture_output=True,
+            )
+        stages["sftp_put_s"] = t()
+    if len(parts) != n_files:
+        log(f"baseline produced {len(parts)} files, ours {n_files}")
+    uploaded = len(list((sshd.root / "inbound").iterdir()))
+    return {
+        "wall_s": total(),
+        "files": len(parts),
+        "uploaded": uploaded,
+        "bytes": csv_path.stat().st_size,
+        **stages,
+    }
+
+
+# --- ours (child process) -----------------------------------------------------------------------
+
+
+def ours_child(out_dir: str, limit: int | None = None) -> dict[str, Any]:
+    """
+    The two tasks of the daily DAG, as a worker runs them, with the real operators and SQL file:
+    ``WriteBatchOperator`` (extract -> ``BatchWriter``) then ``ShipBatchOperator`` (ledger record ->
+    token from the sandbox -> ``FlexSftpHook.upload_files`` -> ledger mark).
+    """
+    import logging
+
+    from bench._whatif import apply as apply_whatif
+    from bench.common import self_peak_rss_mb
+    from flex_provider.operators.batch import ShipBatchOperator, WriteBatchOperator
+
+    logging.basicConfig(level=logging.WARNING)
+    whatif = apply_whatif()
+    started = time.perf_counter()
+    write = WriteBatchOperator(
+        task_id="write_evaluate",
+        sql=str(EXTRACT_SQL_FILE),
+        parameters=WINDOW,
+        business_date=BUSINESS_DATE.isoformat(),
+        out_dir=out_dir,
+        kind="evaluate",
+        merchant_conn_id=DB_CONN_ID,
+        ledger_conn_id=DB_CONN_ID,
+        flex_conn_id=FLEX_CONN_ID,
+        mid=MID,
+        row_limit=limit,
+    )
+    summary = write.execute(context={})  # type: ignore[arg-type]
+    written_at = time.perf_counter()
+    ship = ShipBatchOperator(
+        task_id="ship_evaluate",
+        manifest=summary["manifest"],
+        ledger_conn_id=DB_CONN_ID,
+        flex_conn_id=FLEX_CONN_ID,
+        sftp_conn_id=SFTP_CONN_ID,
+    )
+    shipped = ship.execute(context={})  # type: ignore[arg-type]
+    wall = time.perf_counter() - started
+    return {
+        "wall_s": wall,
+        "write_task_s": written_at - started,
+        "ship_task_s": time.perf_counter() - written_at,
+        "files": len(summary["files"]),
+        "written": summary["written"],
+        "rejected": summary["rejected"],
+        "uploaded": len(shipped["uploaded"]),
+        "peak_rss_mb": self_peak_rss_mb(),
+        "whatif_patches": whatif,
+    }
+
+
+def run_ours(
+    db: PgDatabase,
+    sshd: Any,
+    sandbox: dict[str, Any],
+    work: Path,
+    *,
+    profile: str | None = None,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """Run the write + ship tasks in a fresh child process (so its peak RSS is its own)."""
+    env = airflow_env(work)
+    env[f"AIRFLOW_CONN_{SFTP_CONN_ID.upper()}"] = sshd.conn_json()
+    env[f"AIRFLOW_CONN_{DB_CONN_ID.upper()}"] = json.dumps(
+        {"conn_type": "postgres", "host": db.host, "port": db.port, "login": db.user, "schema": db.name}
+    )
+    env[f"AIRFLOW_CONN_{FLEX_CONN_ID.upper()}"] = sandbox["airflow_connections"]["flex_default"]
+    args = [str(Path(__file__)), "--child-ours", "--out-dir", str(work / "out")]
+    if profile:
+        args += ["--profile", profile]
+    if limit:
+        args += ["--limit", str(limit)]
+    return run_child_json(args, env=env)
+
+
+def measure(
+    n: int, *, profile: str | None = None, keep: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Set up PostgreSQL + sshd with ``n`` orders; return (ours, baseline) figures."""
+    with fresh_database("flex_bench_ship") as db, sshd_server() as sshd, sandbox_server() as sandbox:
+        with timed() as t:
+            load_orders(db, n)
+        log(f"ship: loaded {n} orders in {t():.1f}s")
+        prewarm(db)
+        with tempfile.TemporaryDirectory(prefix="flex-bench-ship-") as tmp:
+            work = Path(tmp)
+            ours = run_ours(db, sshd, sandbox, work / "ours", profile=profile)
+            log(f"ship ours: {json.dumps(ours)}")
+            sshd.clear("inbound")
+            base = run_baseline(db, sshd, work / "baseline", ours["files"])
+            log(f"ship baseline: {json.dumps(base)}")
+            sshd.clear("inbound")
+    return ours, base
+
+
+def main() -> int:
+    parser = base_parser("Ship bench (PostgreSQL -> evaluate files -> OpenSSH sshd)", 1_000_000, 2_000)
+    parser.add_argument("--child-ours", action="store_true", help=argparse_hidden())
+    parser.add_argument("--out-dir", help=argparse_hidden())
+    parser.add_argument("--limit", type=int, default=None, help=argparse_hidden())
+    parser.add_argument("--profile", default=None, help="write a pyinstrument HTML profile of ours here")
+    args = parser.parse_args()
+    if args.child_ours:
+        if args.profile:
+            from pyinstrument import Profiler
+
+            with Profiler(interval=0.005) as prof:
+                data = ours_child(args.out_dir, args.limit)
+            Path(args.profile).write_text(prof.output_html())
+            Path(args.profile + ".txt").write_text(prof.output_text(unicode=False, color=False))
+        else:
+            data = ours_child(args.out_dir, args.limit)
+        print(json.dumps(data))
+        return 0
+    n = size_of(args)
+    ours, base = measure(n, profile=args.profile)
+    expected_files = math.ceil(n / 2000)
+    result = BenchResult(
+        bench="ship",
+        size=f"{n} rows / {ours['files']} files",
+        ours=ours["wall_s"],
+        baseline=base["wall_s"],
+        unit="s",
+        target=TARGET,
+        extra={"ours": ours, "baseline": base, "expected_files": expected_files},
+    )
+    report([result], args.json_out)
+    return 0
+
+
+def argparse_hidden() -> str:
+    import argparse
+
+    return argparse.SUPPRESS
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    sys.exit(main())
