@@ -16,11 +16,12 @@ from flex_provider.exceptions import (
     FlexNotFoundError,
     FlexValidationError,
 )
-from flex_provider.hooks.api import FlexApiHook
 from flex_provider.idempotency import idempotency_key
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from flex_provider.hooks.api import FlexApiHook
 
 #: Errors a retry cannot fix: fail the task at once instead of burning Airflow retries.
 FINAL_ERRORS = (FlexValidationError, FlexBusinessError, FlexNotFoundError, FlexConflictError, FlexAuthError)
@@ -31,12 +32,14 @@ class _FlexApiOperator(BaseOperator):
 
     ui_color = "#e8f0fe"
 
-    def __init__(self, *, flex_conn_id: str = FlexApiHook.default_conn_name, **kwargs: Any) -> None:
+    def __init__(self, *, flex_conn_id: str = "flex_default", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.flex_conn_id = flex_conn_id
 
     @property
     def hook(self) -> FlexApiHook:
+        from flex_provider.hooks.api import FlexApiHook
+
         return FlexApiHook(self.flex_conn_id)
 
     def execute(self, context: Context) -> Any:

@@ -9,8 +9,6 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowException
 
-from flex_provider.hooks.api import FlexApiHook
-
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
@@ -31,7 +29,7 @@ class FlexOrderStatusSensor(BaseSensorOperator):
         self,
         *,
         order_session_key: str,
-        flex_conn_id: str = FlexApiHook.default_conn_name,
+        flex_conn_id: str = "flex_default",
         target_statuses: list[int] | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
@@ -43,6 +41,8 @@ class FlexOrderStatusSensor(BaseSensorOperator):
         self.deferrable = deferrable
 
     def poke(self, context: Context) -> PokeReturnValue:
+        from flex_provider.hooks.api import FlexApiHook
+
         with FlexApiHook(self.flex_conn_id) as hook:
             order = hook.get_order(self.order_session_key)
         done = order.status in self.target_statuses if self.target_statuses else order.is_final

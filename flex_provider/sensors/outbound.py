@@ -5,14 +5,17 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowException
 
 from flex_provider.exceptions import FlexHostKeyMismatchError
-from flex_provider.hooks.sftp import FlexSftpHook, RemoteFile
 from flex_provider.triggers.outbound import DEFAULT_PATTERNS, FlexOutboundFileTrigger
+
+if TYPE_CHECKING:
+    # The SFTP stack (paramiko, asyncssh) loads only when a task runs, never when a DAG file is parsed.
+    from flex_provider.hooks.sftp import FlexSftpHook, RemoteFile
 
 
 class FlexOutboundFileSensor(BaseSensorOperator):
@@ -39,7 +42,7 @@ class FlexOutboundFileSensor(BaseSensorOperator):
     def __init__(
         self,
         *,
-        sftp_conn_id: str = FlexSftpHook.default_conn_name,
+        sftp_conn_id: str = "flex_sftp_default",
         ledger_conn_id: str | None = None,
         patterns: Sequence[str] = DEFAULT_PATTERNS,
         exclude: Sequence[str] = (),
@@ -67,6 +70,8 @@ class FlexOutboundFileSensor(BaseSensorOperator):
         return names
 
     def _hook(self) -> FlexSftpHook:
+        from flex_provider.hooks.sftp import FlexSftpHook
+
         return FlexSftpHook(ssh_conn_id=self.sftp_conn_id, outbound_dir=self.outbound_dir)
 
     def poke(self, context: Context) -> PokeReturnValue | bool:

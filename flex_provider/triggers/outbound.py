@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncssh
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from flex_provider.exceptions import FlexHostKeyMismatchError
-from flex_provider.hooks.sftp import FlexSftpAsyncHook, RemoteFile
+
+if TYPE_CHECKING:
+    from flex_provider.hooks.sftp import FlexSftpAsyncHook, RemoteFile
 
 DEFAULT_PATTERNS = ("ack_*.json", "result_*.json")
+
+
+def _asyncssh_error() -> type[Exception]:
+    import asyncssh
+
+    return asyncssh.Error
 
 
 class FlexOutboundFileTrigger(BaseTrigger):
@@ -37,7 +44,7 @@ class FlexOutboundFileTrigger(BaseTrigger):
     def __init__(
         self,
         *,
-        sftp_conn_id: str = FlexSftpAsyncHook.default_conn_name,
+        sftp_conn_id: str = "flex_sftp_default",
         patterns: Iterable[str] = DEFAULT_PATTERNS,
         exclude: Iterable[str] = (),
         outbound_dir: str | None = None,
@@ -70,6 +77,8 @@ class FlexOutboundFileTrigger(BaseTrigger):
         )
 
     def _hook(self) -> FlexSftpAsyncHook:
+        from flex_provider.hooks.sftp import FlexSftpAsyncHook
+
         return FlexSftpAsyncHook(sftp_conn_id=self.sftp_conn_id, outbound_dir=self.outbound_dir)
 
     async def _list(self) -> list[RemoteFile]:
@@ -95,7 +104,7 @@ class FlexOutboundFileTrigger(BaseTrigger):
                     {"status": "error", "error_type": "host_key_mismatch", "message": str(err)}
                 )
                 return
-            except (OSError, asyncssh.Error) as err:
+            except (OSError, _asyncssh_error()) as err:
                 failures += 1
                 if failures >= self.max_consecutive_failures:
                     yield TriggerEvent(
