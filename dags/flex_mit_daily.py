@@ -36,6 +36,7 @@ FILES_PER_SHIP_TASK = int(os.environ.get("FLEX_FILES_PER_SHIP_TASK", "50"))
 EXPIRY_DAYS = int(os.environ.get("FLEX_EXPIRY_DAYS", "21"))
 ACK_TIMEOUT = float(os.environ.get("FLEX_ACK_TIMEOUT_SECONDS", "3600"))
 ACK_POKE_INTERVAL = float(os.environ.get("FLEX_ACK_POKE_SECONDS", "30"))
+RETRIES = int(os.environ.get("FLEX_TASK_RETRIES", "2"))
 
 WINDOW = "ti.xcom_pull(task_ids='resolve_window')"
 
@@ -45,7 +46,7 @@ with DAG(
     schedule=CronDataIntervalTimetable("0 2 * * *", timezone="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
+    default_args={"retries": RETRIES, "retry_delay": timedelta(minutes=2)},
     tags=["flex", "batch"],
     params={
         "business_date": Param(
@@ -92,15 +93,14 @@ with DAG(
 
     @task
     def plan_shipments(summary: dict, window: dict) -> list[list[str]]:
-        """Groups of batch files, one mapped ship task each; none on a dry run."""
+        """Groups of batch files (new ones, and files Flex rejected as a whole), one ship task each."""
         from flex_provider.merchant.dag_support import file_groups
 
+        files = [*summary["files"], *summary.get("resend", [])]
         if window["dry_run"]:
-            print(
-                f"Dry run: {len(summary['files'])} file(s) written to {summary['out_dir']}, nothing shipped"
-            )
+            print(f"Dry run: {len(files)} file(s) written to {summary['out_dir']}, nothing shipped")
             return []
-        return file_groups(summary["files"], FILES_PER_SHIP_TASK)
+        return file_groups(files, FILES_PER_SHIP_TASK)
 
     groups = plan_shipments(extract.output, window)
 
@@ -121,9 +121,23 @@ with DAG(
     )
 
     @task.short_circuit
-    def anything_uploaded(results: list[dict]) -> bool:
-        """Wait for acks only when this run uploaded something (a rerun uploads nothing)."""
-        return any(r["uploaded"] for r in results)
+    def anything_uploaded(summary: dict) -> bool:
+        """
+        Wait for acks only while files of the day are uploaded but not acknowledged (a rerun: none).
+
+        Asks the ledger, not the ship tasks' XComs: a cleared run (backfill with --reprocess-behavior)
+        keeps the XCom of a map index that no longer exists.
+        """
+        from datetime import date
+
+        from flex_provider.batch.ledger import FlexLedger
+
+        day = date.fromisoformat(summary["business_date"])
+        waiting = FlexLedger(LEDGER_CONN_ID).files_for_day(
+            summary["mid"], "evaluate", day, states=("uploaded",)
+        )
+        print(f"{len(waiting)} file(s) of {day} wait for Flex's ack: {[f['name'] for f in waiting]}")
+        return bool(waiting)
 
     sense = FlexOutboundFileSensor(
         task_id="wait_for_acks",
@@ -154,4 +168,35 @@ with DAG(
         sweep=False,
     )
 
-    ship >> mark >> anything_uploaded(ship.output) >> sense >> process >> store_keys
+    @task
+    def check_acks(summary: dict) -> dict:
+        """Fail the run when Flex rejected a file of the day as a whole: a rerun of the day resends it."""
+        from datetime import date
+
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from flex_provider.batch.ledger import FlexLedger
+
+        day = date.fromisoformat(summary["business_date"])
+        files = FlexLedger(LEDGER_CONN_ID).files_for_day(summary["mid"], "evaluate", day)
+        rejected = {f["name"]: f["ack_error"] for f in files if f["ack_status"] == "REJECTED"}
+        if rejected:
+            raise AirflowFailException(
+                f"Flex rejected {len(rejected)} file(s) as a whole: {rejected}. Re-run this day (clear the "
+                "run, or backfill with --reprocess-behavior failed): the ship step uploads them again "
+                "with a fresh token."
+            )
+        states: dict[str, int] = {}
+        for f in files:
+            states[f["state"]] = states.get(f["state"], 0) + 1
+        return {"business_date": summary["business_date"], "files": states}
+
+    (
+        ship
+        >> mark
+        >> anything_uploaded(extract.output)
+        >> sense
+        >> process
+        >> store_keys
+        >> check_acks(extract.output)
+    )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, AssetWatcher, CronTriggerTimetable, task
+from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, AssetWatcher, CronTriggerTimetable, Param, task
 
 from flex_provider.operators.batch import ProcessOutboundOperator, ReconcileOrdersOperator
 
@@ -22,6 +22,7 @@ LEDGER_CONN_ID = os.environ.get("FLEX_LEDGER_CONN_ID", "flex_ledger_db")
 WEBHOOK_CONN_ID = os.environ.get("FLEX_WEBHOOK_CONN_ID", LEDGER_CONN_ID)
 FLEX_CONN_ID = os.environ.get("FLEX_CONN_ID", "flex_default")
 SFTP_CONN_ID = os.environ.get("FLEX_SFTP_CONN_ID", "flex_sftp_default")
+RETRIES = int(os.environ.get("FLEX_TASK_RETRIES", "2"))
 SAFETY_NET = CronTriggerTimetable("*/30 * * * *", timezone="UTC")
 
 try:
@@ -46,8 +47,16 @@ with DAG(
     schedule=schedule,
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=1)},
+    default_args={"retries": RETRIES, "retry_delay": timedelta(minutes=1)},
     tags=["flex", "reconcile"],
+    params={
+        "sweep_as_of": Param(
+            None,
+            type=["null", "string"],
+            title="Sweep as of",
+            description="ISO date-time used as 'now' when looking for overdue pending orders (default: now).",
+        ),
+    },
     doc_md=__doc__,
 ) as dag:
 

@@ -20,6 +20,7 @@ LEDGER_CONN_ID = os.environ.get("FLEX_LEDGER_CONN_ID", "flex_ledger_db")
 FLEX_CONN_ID = os.environ.get("FLEX_CONN_ID", "flex_default")
 SFTP_CONN_ID = os.environ.get("FLEX_SFTP_CONN_ID", "flex_sftp_default")
 FILES_PER_SHIP_TASK = int(os.environ.get("FLEX_FILES_PER_SHIP_TASK", "50"))
+RETRIES = int(os.environ.get("FLEX_TASK_RETRIES", "2"))
 
 WINDOW = "ti.xcom_pull(task_ids='resolve_window')"
 
@@ -29,7 +30,7 @@ with DAG(
     schedule=CronDataIntervalTimetable("30 2 * * *", timezone="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
+    default_args={"retries": RETRIES, "retry_delay": timedelta(minutes=2)},
     tags=["flex", "batch"],
     params={
         "business_date": Param(None, type=["null", "string"], format="date", title="Business date"),
@@ -68,10 +69,11 @@ with DAG(
 
     @task
     def plan_shipments(summary: dict, window: dict) -> list[list[str]]:
-        """Groups of batch files, one mapped ship task each; none on a dry run."""
+        """Groups of batch files (new ones, and files Flex rejected as a whole), one ship task each."""
         from flex_provider.merchant.dag_support import file_groups
 
-        return [] if window["dry_run"] else file_groups(summary["files"], FILES_PER_SHIP_TASK)
+        files = [*summary["files"], *summary.get("resend", [])]
+        return [] if window["dry_run"] else file_groups(files, FILES_PER_SHIP_TASK)
 
     ShipBatchOperator.partial(
         task_id="ship",

@@ -3,7 +3,8 @@
 --
 -- Bind parameters (set by the flex_mit_daily DAG from the data interval or the business_date param):
 --   :window_start, :window_end   the business day in UTC, as 'YYYY-MM-DDTHH:MM:SSZ' (end exclusive)
--- Jinja is available too ({{ params.business_date }}, {{ data_interval_start }}, ...).
+-- Jinja works too (e.g. params.business_date in double braces); data_interval_start is undefined on a
+-- manual run without a logical date, so do not rely on it here.
 -- Portable SQL: runs on PostgreSQL and SQLite. Only DECLINED (never shipped) payments are read; the
 -- ledger stops an order that was shipped before from going out twice anyway.
 SELECT

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime, timezone
@@ -202,6 +203,21 @@ def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield batch
 
 
+_FILE_NUMBER = re.compile(r"_(\d{4,})\.[A-Za-z0-9]+$")
+SHIPPED_STATES = ("uploaded", "acknowledged")
+
+
+def file_number(name: str) -> int | None:
+    """The ``NNNN`` of a batch file name (``..._<YYYYMMDD>_<NNNN>.json``), None when it has none."""
+    m = _FILE_NUMBER.search(name)
+    return int(m.group(1)) if m else None
+
+
+def ack_name_for(name: str) -> str:
+    """Name of Flex's acknowledgement file for an inbound file (docs/batch-files.md)."""
+    return f"ack_{name.rsplit('.', 1)[0]}.json"
+
+
 class LedgerConflictError(ValueError):
     """A file name is recorded with other content than the file now being recorded."""
 
@@ -332,6 +348,148 @@ class FlexLedger:
         with self._begin() as conn:
             row = conn.execute(select(batch_files).where(batch_files.c.name == name)).mappings().first()
         return dict(row) if row is not None else None
+
+    def files_for_day(
+        self, mid: str, kind: str, business_date: date, *, states: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """
+        Every file record of one merchant, kind and business date (all columns), by name.
+
+        :param states: only files in these states (``written``, ``uploaded``, ``acknowledged``).
+        """
+        query = select(batch_files).where(
+            batch_files.c.mid == mid, batch_files.c.kind == kind, batch_files.c.business_date == business_date
+        )
+        if states is not None:
+            query = query.where(batch_files.c.state.in_(list(states)))
+        with self._begin() as conn:
+            return [dict(r) for r in conn.execute(query.order_by(batch_files.c.name)).mappings()]
+
+    def next_file_number(self, mid: str, kind: str, business_date: date) -> int:
+        """
+        The first file number a new file of that day may use: one above every file Flex may have seen.
+
+        Files only ``written`` (never uploaded) do not count: a rerun rebuilds them under the same
+        numbers. Late rows of a day that was already shipped therefore go into new files instead of
+        colliding with the uploaded ones (:class:`LedgerConflictError`).
+        """
+        numbers = [
+            file_number(f["name"]) or 0
+            for f in self.files_for_day(mid, kind, business_date, states=SHIPPED_STATES)
+        ]
+        return max(numbers, default=0) + 1
+
+    def discard_unshipped_files(self, mid: str, kind: str, business_date: date) -> list[str]:
+        """
+        Forget the day's files that were recorded but never uploaded, with their rows.
+
+        Called before a day's files are rebuilt: their orders are written again (possibly into other
+        files), and rows of a file nobody uploaded must not count as shipped. Returns the names.
+        """
+        with self._begin() as conn:
+            names = list(
+                conn.execute(
+                    select(batch_files.c.name).where(
+                        batch_files.c.mid == mid,
+                        batch_files.c.kind == kind,
+                        batch_files.c.business_date == business_date,
+                        batch_files.c.state == "written",
+                    )
+                ).scalars()
+            )
+            for batch in _batches(names, _IN_CHUNK):
+                conn.execute(batch_rows.delete().where(batch_rows.c.file_name.in_(batch)))
+                conn.execute(batch_files.delete().where(batch_files.c.name.in_(batch)))
+        return names
+
+    def rejected_files(self, mid: str, kind: str, business_date: date) -> list[dict[str, Any]]:
+        """Files of that day Flex rejected as a whole (ack ``status`` REJECTED): to be uploaded again."""
+        return [
+            f
+            for f in self.files_for_day(mid, kind, business_date, states=("acknowledged",))
+            if f["ack_status"] == "REJECTED"
+        ]
+
+    def mark_reuploaded(self, name: str, remote_size: int, uploaded_sha256: str | None) -> bool:
+        """
+        Record a new upload of a file Flex had rejected as a whole (``acknowledged``/REJECTED -> ``uploaded``).
+
+        The old ack status is cleared and the processed record of its ack file is forgotten, so the ack of
+        the new upload (same name) is read. Rows keep their status (``SHIPPED``). Returns False, changing
+        nothing, when the file is not a rejected one.
+        """
+        now = _now()
+        with self._begin() as conn:
+            result = conn.execute(
+                update(batch_files)
+                .where(
+                    batch_files.c.name == name,
+                    batch_files.c.state == "acknowledged",
+                    batch_files.c.ack_status == "REJECTED",
+                )
+                .values(
+                    state="uploaded",
+                    ack_status=None,
+                    ack_error=None,
+                    acknowledged_at=None,
+                    remote_size=remote_size,
+                    uploaded_sha256=uploaded_sha256,
+                    uploaded_at=now,
+                    updated_at=now,
+                )
+            )
+            if result.rowcount == 0:
+                return False
+            conn.execute(outbound_files.delete().where(outbound_files.c.name == ack_name_for(name)))
+        return True
+
+    def rows_for_files(
+        self, names: Iterable[str], *, states: Sequence[str] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """
+        Stream the ledger rows of the given files (all row columns, times aware UTC), by file and sequence.
+
+        :param states: only rows of files in these file states (e.g. ``("uploaded", "acknowledged")``:
+            what Flex may have received).
+        """
+        self._ensure()
+        for batch in _batches(list(dict.fromkeys(names)), _IN_CHUNK):
+            query = select(batch_rows).where(batch_rows.c.file_name.in_(batch))
+            if states is not None:
+                shipped = select(batch_files.c.name).where(
+                    batch_files.c.name.in_(batch), batch_files.c.state.in_(list(states))
+                )
+                query = query.where(batch_rows.c.file_name.in_(shipped))
+            query = query.order_by(batch_rows.c.file_name, batch_rows.c.sequence_number)
+            with self.engine.connect() as conn:
+                for row in conn.execution_options(yield_per=BATCH_SIZE).execute(query).mappings():
+                    yield self._row_dict(row)
+
+    def iter_rows(
+        self,
+        mid: str,
+        kind: str = "evaluate",
+        *,
+        updated_since: datetime | None = None,
+        statuses: Sequence[str] | None = None,
+        exclude_statuses: Sequence[str] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Stream ledger rows of one merchant and kind (all columns), filtered by update time and status."""
+        self._ensure()
+        query = select(batch_rows).where(batch_rows.c.mid == mid, batch_rows.c.kind == kind)
+        if updated_since is not None:
+            query = query.where(batch_rows.c.updated_at >= updated_since)
+        if statuses is not None:
+            query = query.where(batch_rows.c.status.in_(list(statuses)))
+        if exclude_statuses:
+            query = query.where(batch_rows.c.status.not_in(list(exclude_statuses)))
+        with self.engine.connect() as conn:
+            for row in (
+                conn.execution_options(yield_per=BATCH_SIZE)
+                .execute(query.order_by(batch_rows.c.id))
+                .mappings()
+            ):
+                yield self._row_dict(row)
 
     def mark_uploaded(self, name: str, remote_size: int, uploaded_sha256: str | None) -> None:
         """Record the upload of a file (``written`` -> ``uploaded``; an acknowledged file stays so)."""

@@ -438,6 +438,9 @@ class BatchWriter:
         added to midnight UTC of ``business_date``. None leaves it out (each row's own value applies).
     :param already_shipped: optional ledger callback: given order ids, returns those already shipped
         by another run; such rows are rejected ``already_shipped``.
+    :param first_file_number: number of the first file written (default 1). A day whose files were
+        already uploaded continues after them (``FlexLedger.next_file_number``), so late rows go into
+        new files; files numbered below it are an earlier run's and are never touched.
     """
 
     def __init__(
@@ -452,6 +455,7 @@ class BatchWriter:
         file_format: FileFormat = "json",
         default_expiry: datetime | timedelta | None = None,
         already_shipped: Callable[[list[str]], set[str]] | None = None,
+        first_file_number: int = 1,
     ) -> None:
         if kind not in ("evaluate", "transmit"):
             raise ValueError(f"kind must be 'evaluate' or 'transmit', not {kind!r}")
@@ -463,6 +467,8 @@ class BatchWriter:
             raise ValueError("CSV is only defined for transmit files")
         if not mid:
             raise ValueError("mid is required")
+        if not 1 <= int(first_file_number) <= 9999:
+            raise ValueError(f"first_file_number must be between 1 and 9999, not {first_file_number}")
         if isinstance(business_date, datetime):
             business_date = business_date.date()
         self.kind: Kind = kind
@@ -476,6 +482,7 @@ class BatchWriter:
             default_expiry = datetime.combine(business_date, time(), tzinfo=timezone.utc) + default_expiry
         self.default_expiry = _as_utc(default_expiry) if default_expiry is not None else None
         self.already_shipped = already_shipped
+        self.first_file_number = int(first_file_number)
         self._model = EvaluateRequest if kind == "evaluate" else TransmitRequest
 
     # -- names ---------------------------------------------------------------------------------
@@ -612,7 +619,7 @@ class BatchWriter:
                         continue
                     seen.add(order_id)
                     if current is None:
-                        current = _OpenFile(self, len(entries) + 1)
+                        current = _OpenFile(self, self.first_file_number + len(entries))
                     current.add({"sequenceNumber": str(current.rows + 1), **wire})
                     written += 1
                     if current.rows >= self.rows_per_file:
@@ -680,10 +687,17 @@ class BatchWriter:
         }
 
     def _remove_stale(self, keep: set[str]) -> None:
-        """Delete batch files of this kind/mid/day left by an earlier run that produced more files."""
-        pattern = re.compile(re.escape(f"{self.prefix}{self._stem}_") + r"\d{4}\." + self.file_format + r"$")
+        """
+        Delete batch files of this kind/mid/day left by an earlier run that produced more files.
+
+        Only numbers from ``first_file_number`` on are this run's to rebuild; lower ones stay.
+        """
+        pattern = re.compile(
+            re.escape(f"{self.prefix}{self._stem}_") + r"(\d{4})\." + self.file_format + r"$"
+        )
         for path in self.out_dir.iterdir():
-            if pattern.match(path.name) and path.name not in keep:
+            m = pattern.match(path.name)
+            if m and path.name not in keep and int(m.group(1)) >= self.first_file_number:
                 log.warning("Removing stale batch file %s from an earlier run", path.name)
                 path.unlink()
             elif path.name.endswith(".tmp") and path.name.startswith(f"{self.prefix}{self._stem}_"):

@@ -10,7 +10,7 @@ built by :class:`~flex_provider.batch.writer.BatchWriter`, state lives in the
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -57,6 +57,18 @@ def _as_date(value: date | str) -> date:
     return date.fromisoformat(str(value)[:10])
 
 
+def _as_utc_datetime(value: Any) -> datetime | None:
+    """A datetime from the DB (aware, naive UTC, or SQLite text), as aware UTC; None if unreadable."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
 def _mid(mid: str | None, flex_conn_id: str) -> str:
     if mid:
         return mid
@@ -66,6 +78,21 @@ def _mid(mid: str | None, flex_conn_id: str) -> str:
     if not found:
         raise AirflowFailException(f"No mid given and connection {flex_conn_id!r} has no 'mid' extra")
     return found
+
+
+def _fresh_token(api: Any) -> str:
+    """
+    A newly fetched bearer token (never a cached one): Flex checks it when it picks the file up, later.
+
+    A task normally runs in a fresh process with an empty cache; this matters when several ship steps
+    share one process (``dag.test()``, a resend after Flex refused an expired token).
+    """
+    from flex_provider.hooks.api import TOKEN_CACHE
+
+    with TOKEN_CACHE.lock:
+        # The hook has no public "force refresh" flag; drop its cached token for this key.
+        TOKEN_CACHE.invalidate(api._token_key, None)
+    return api.get_token()
 
 
 def _read_sql(sql: str) -> str:
@@ -183,6 +210,12 @@ class WriteBatchOperator(BaseOperator):
         business_date = _as_date(self.business_date)
         mid = _mid(self.mid, self.flex_conn_id)
         ledger = FlexLedger(self.ledger_conn_id)
+        # Files recorded but never uploaded (a crash before the upload) are rebuilt from scratch; files
+        # Flex may have seen keep their numbers and content, and new rows of the day go into new files.
+        discarded = ledger.discard_unshipped_files(mid, self.kind, business_date)
+        if discarded:
+            self.log.info("Rebuilding %d file(s) recorded but never uploaded: %s", len(discarded), discarded)
+        first_number = ledger.next_file_number(mid, self.kind, business_date)
         writer = BatchWriter(
             kind=self.kind,  # type: ignore[arg-type]
             mid=mid,
@@ -191,9 +224,9 @@ class WriteBatchOperator(BaseOperator):
             rows_per_file=self.rows_per_file,
             file_format=self.file_format,  # type: ignore[arg-type]
             default_expiry=timedelta(days=self.expiry_days + 1) if self.kind == "evaluate" else None,
-            already_shipped=lambda ids: ledger.already_shipped(
-                mid, self.kind, ids, exclude_business_date=business_date
-            ),
+            # Any recorded row counts, this day's included: a rerun never writes a shipped order again.
+            already_shipped=lambda ids: ledger.already_shipped(mid, self.kind, ids),
+            first_file_number=first_number,
         )
         engine = engine_for_conn(self.merchant_conn_id)
         try:
@@ -212,6 +245,11 @@ class WriteBatchOperator(BaseOperator):
             summary["rejected_by_reason"],
             summary["rejects_file"],
         )
+        summary["first_file_number"] = first_number
+        # Files of this day Flex rejected as a whole (e.g. an expired token): the ship step resends them.
+        summary["resend"] = [f["name"] for f in ledger.rejected_files(mid, self.kind, business_date)]
+        if summary["resend"]:
+            self.log.warning("Flex rejected %s as a whole; they will be uploaded again", summary["resend"])
         return summary
 
 
@@ -232,11 +270,19 @@ class ShipBatchOperator(BaseOperator):
     and all files go over one SSH connection as ``<name>.part`` + rename with the token written into
     line 1. Each upload is recorded in the ledger right after it.
 
+    A file Flex rejected as a whole (its ack says ``REJECTED``: an expired or bad token, an unreadable
+    file) is the one exception: it is uploaded again, from the same local file (checked against the
+    ledger's sha256) with a fresh token, and its old ack is forgotten so the new one is read. With
+    ``files=None`` every rejected file of the manifest's day is resent; a mapped task gets them through
+    ``files`` (the extract step lists them under ``resend``).
+
     :param manifest: path of the manifest written by the writer (templated).
-    :param files: only these file names of the manifest (templated; for mapped fan-out). None = all.
+    :param files: only these file names (templated; for mapped fan-out): names of the manifest, or
+        rejected files of the manifest's day lying next to it. None = all of both.
     :param ledger_conn_id: SQL connection of the ledger.
     :param flex_conn_id: ``flex`` connection (for the token).
     :param sftp_conn_id: ``sftp`` connection of the exchange.
+    :param transform_token: test hook: called with the bearer token before it goes into line 1.
     """
 
     template_fields: Sequence[str] = ("manifest", "files", "ledger_conn_id", "flex_conn_id", "sftp_conn_id")
@@ -250,6 +296,7 @@ class ShipBatchOperator(BaseOperator):
         ledger_conn_id: str = LEDGER_CONN_ID,
         flex_conn_id: str = FLEX_CONN_ID,
         sftp_conn_id: str = SFTP_CONN_ID,
+        transform_token: Callable[[str], str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -258,28 +305,52 @@ class ShipBatchOperator(BaseOperator):
         self.ledger_conn_id = ledger_conn_id
         self.flex_conn_id = flex_conn_id
         self.sftp_conn_id = sftp_conn_id
+        self.transform_token = transform_token
 
     def execute(self, context: Context) -> dict[str, Any]:
         from flex_provider.batch.ledger import FlexLedger
+        from flex_provider.batch.outbound import sha256_file
         from flex_provider.batch.writer import first_line_transform, iter_batch_rows, read_manifest
 
         manifest_path = Path(self.manifest)
         manifest = read_manifest(manifest_path)
-        wanted = set(self.files) if self.files is not None else None
-        entries = [e for e in manifest.files if wanted is None or e.name in wanted]
-        if wanted is not None and len(entries) != len(wanted):
-            missing = sorted(wanted - {e.name for e in entries})
-            raise AirflowFailException(f"Files not in {manifest_path.name}: {missing}")
         ledger = FlexLedger(self.ledger_conn_id)
-        todo = []
-        skipped = []
-        for entry in entries:
-            state = ledger.file_state(entry.name)
+        rejected = {
+            f["name"]: f for f in ledger.rejected_files(manifest.mid, manifest.kind, manifest.business_date)
+        }
+        by_name = {e.name: e for e in manifest.files}
+        wanted = (
+            list(self.files) if self.files is not None else [*by_name, *sorted(set(rejected) - set(by_name))]
+        )
+        missing = sorted(n for n in wanted if n not in by_name and n not in rejected)
+        if missing:
+            raise AirflowFailException(
+                f"Files neither in {manifest_path.name} nor rejected by Flex: {missing}"
+            )
+        todo: list[tuple[str, int]] = []  # (name, rows)
+        resend: set[str] = set()
+        skipped: list[str] = []
+        for name in wanted:
+            if name in rejected:
+                # Flex refused the whole file: send the same bytes again (a fresh token goes into line 1).
+                record = rejected[name]
+                path = manifest_path.parent / name
+                if not path.is_file() or sha256_file(path) != record["sha256"]:
+                    raise AirflowFailException(
+                        f"{name} was rejected by Flex ({record['ack_error']}) and must be uploaded again, but "
+                        f"{path} is missing or differs from the file recorded in the ledger"
+                    )
+                self.log.warning("Uploading %s again: Flex rejected it (%s)", name, record["ack_error"])
+                resend.add(name)
+                todo.append((name, int(record["rows"])))
+                continue
+            entry = by_name[name]
+            state = ledger.file_state(name)
             if state in ("uploaded", "acknowledged"):
-                skipped.append(entry.name)
+                skipped.append(name)
                 continue
             state = ledger.record_file(
-                entry.name,
+                name,
                 business_date=manifest.business_date,
                 kind=manifest.kind,
                 mid=manifest.mid,
@@ -288,10 +359,10 @@ class ShipBatchOperator(BaseOperator):
                 rows_sha256=entry.rows_sha256,
             )
             if state != "written":  # uploaded meanwhile by a concurrent run
-                skipped.append(entry.name)
+                skipped.append(name)
                 continue
-            ledger.record_rows(entry.name, iter_batch_rows(manifest_path.parent / entry.name))
-            todo.append(entry)
+            ledger.record_rows(name, iter_batch_rows(manifest_path.parent / name))
+            todo.append((name, entry.rows))
         uploaded: list[str] = []
         rows = 0
         if todo:
@@ -299,27 +370,37 @@ class ShipBatchOperator(BaseOperator):
             from flex_provider.hooks.sftp import FlexSftpHook
 
             with FlexApiHook(self.flex_conn_id) as api:
-                token = api.get_token()
+                token = _fresh_token(api)
+            if self.transform_token is not None:
+                token = self.transform_token(token)
             hook = FlexSftpHook(ssh_conn_id=self.sftp_conn_id)
             results = hook.upload_files(
-                [manifest_path.parent / e.name for e in todo],
+                [manifest_path.parent / name for name, _ in todo],
                 transform_first_line=first_line_transform(token),
             )
-            by_name = {e.name: e for e in todo}
+            counts = dict(todo)
             for res in results:
-                ledger.mark_uploaded(res.name, res.size, res.sha256)
+                if res.name in resend:
+                    ledger.mark_reuploaded(res.name, res.size, res.sha256)
+                else:
+                    ledger.mark_uploaded(res.name, res.size, res.sha256)
                 if res.status == "uploaded":
                     uploaded.append(res.name)
-                    rows += by_name[res.name].rows
+                    rows += counts[res.name]
                 else:
                     skipped.append(res.name)
         self.log.info(
-            "Shipped %d file(s) (%d rows); skipped %d already shipped", len(uploaded), rows, len(skipped)
+            "Shipped %d file(s) (%d rows, %d sent again after a rejection); skipped %d already shipped",
+            len(uploaded),
+            rows,
+            len(resend),
+            len(skipped),
         )
         return {
             "business_date": manifest.business_date.isoformat(),
             "kind": manifest.kind,
             "uploaded": uploaded,
+            "resent": sorted(resend & set(uploaded)),
             "skipped": skipped,
             "rows": rows,
         }
@@ -364,32 +445,30 @@ class MarkOrdersPendingOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         import csv
 
-        from sqlalchemy import select
-
-        from flex_provider.batch.ledger import FlexLedger, batch_files, batch_rows
+        from flex_provider.batch.ledger import SHIPPED_STATES, FlexLedger
         from flex_provider.batch.writer import read_manifest
         from flex_provider.merchant.db import engine_for_conn, run_script, stage_rows, staging_table, utc_text
 
         manifest_path = Path(self.manifest)
         manifest = read_manifest(manifest_path)
         bd = manifest.business_date.isoformat()
-        names = [e.name for e in manifest.files]
         ledger = FlexLedger(self.ledger_conn_id)
-        ledger._ensure()
+        # Every file of the day Flex may have received, not only this run's: a rerun after a crash
+        # between ship and mark still marks the orders an earlier run uploaded.
+        names = sorted(
+            {e.name for e in manifest.files}
+            | {
+                f["name"]
+                for f in ledger.files_for_day(
+                    manifest.mid, manifest.kind, manifest.business_date, states=SHIPPED_STATES
+                )
+            }
+        )
 
         def shipped() -> Iterator[tuple[Any, ...]]:
-            query = (
-                select(batch_rows.c.order_id, batch_rows.c.file_name, batch_rows.c.expiry_date_utc)
-                .join(batch_files, batch_files.c.name == batch_rows.c.file_name)
-                .where(
-                    batch_rows.c.file_name.in_(names), batch_files.c.state.in_(["uploaded", "acknowledged"])
-                )
-            )
-            with ledger.engine.connect() as lconn:
-                for order_id, file_name, expiry in lconn.execution_options(yield_per=5000).execute(query):
-                    if expiry is not None and expiry.tzinfo is None:
-                        expiry = expiry.replace(tzinfo=timezone.utc)
-                    yield (order_id, file_name, bd, utc_text(expiry) if expiry else None)
+            for row in ledger.rows_for_files(names, states=SHIPPED_STATES):
+                expiry = row["expiry_date_utc"]
+                yield (row["order_id"], row["file_name"], bd, utc_text(expiry) if expiry else None)
 
         def rejects() -> Iterator[tuple[Any, ...]]:
             path = manifest_path.parent / manifest.rejects_file
@@ -575,30 +654,22 @@ class ReconcileOrdersOperator(BaseOperator):
         return staged, sum(c for c in counts if c and c > 0)
 
     def _ledger_rows(self, mid: str) -> Iterator[tuple[Any, ...]]:
-        from sqlalchemy import select
-
-        from flex_provider.batch.ledger import FlexLedger, batch_rows
+        from flex_provider.batch.ledger import FlexLedger
         from flex_provider.merchant.db import utc_text
 
-        ledger = FlexLedger(self.ledger_conn_id)
-        ledger._ensure()
         since = datetime.now(timezone.utc) - timedelta(days=self.lookback_days)
-        r = batch_rows
-        query = select(
-            r.c.order_id, r.c.order_session_key, r.c.status, r.c.confirmation_id, r.c.amount, r.c.result_at
-        ).where(r.c.mid == mid, r.c.kind == "evaluate", r.c.status != "SHIPPED", r.c.updated_at >= since)
-        with ledger.engine.connect() as conn:
-            for order_id, key, status, confirmation, amount, result_at in conn.execution_options(
-                yield_per=5000
-            ).execute(query):
-                yield (
-                    order_id,
-                    key,
-                    status,
-                    confirmation,
-                    amount,
-                    utc_text(result_at) if result_at else None,
-                )
+        for row in FlexLedger(self.ledger_conn_id).iter_rows(
+            mid, "evaluate", updated_since=since, exclude_statuses=("SHIPPED",)
+        ):
+            result_at = row["result_at"]
+            yield (
+                row["order_id"],
+                row["order_session_key"],
+                row["status"],
+                row["confirmation_id"],
+                row["amount"],
+                utc_text(result_at) if result_at else None,
+            )
 
     def _webhook_rows(self) -> list[tuple[Any, ...]]:
         from flex_provider.merchant.db import engine_for_conn, table_exists, utc_text
@@ -621,7 +692,7 @@ class ReconcileOrdersOperator(BaseOperator):
             engine.dispose()
         out = []
         for ext, flex_id, status, confirmation, amount, event_ts in rows:
-            when = event_ts if isinstance(event_ts, datetime) else None
+            when = _as_utc_datetime(event_ts)
             out.append((ext, flex_id, status, confirmation, amount, utc_text(when) if when else None))
         return out
 

@@ -1,0 +1,289 @@
+"""
+Shared set-up for the DAG and batch-operator tests: a merchant world on PostgreSQL next to a sandbox.
+
+``FlexWorld`` owns a fresh PostgreSQL database (merchant tables and ledger in one database, as a merchant
+may run it) on the machine's server, a sandbox subprocess, a local batch folder, and the ``AIRFLOW_CONN_*``
+/ ``FLEX_*`` environment the sample DAGs and operators read. Helpers wait (bounded) for the sandbox's
+outbound files and read the merchant DB back for the checks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fixtures.postgres import PG_HOST, PG_PORT, PG_USER
+from tests.fixtures.sandbox import SandboxProcess
+
+REPO = Path(__file__).resolve().parents[2]
+DAGS = REPO / "dags"
+SQL = DAGS / "sql"
+EXPIRY_DAYS = 21
+#: Sandbox seconds that take every order of the test days past its rescue window (expiry = day + 22 d).
+PAST_WINDOW_SECONDS = (EXPIRY_DAYS + 4) * 86400
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------------
+
+
+def _admin():
+    import psycopg2
+
+    conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", connect_timeout=3)
+    conn.autocommit = True
+    return conn
+
+
+@contextmanager
+def fresh_database(prefix: str) -> Iterator[str]:
+    """A new, empty database on the local server (dropped WITH (FORCE) afterwards); skips without one."""
+    psycopg2 = pytest.importorskip("psycopg2")
+    try:
+        admin = _admin()
+    except psycopg2.OperationalError as exc:
+        pytest.skip(f"PostgreSQL not available at {PG_HOST}:{PG_PORT}: {exc}")
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield name
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def pg_url(name: str) -> str:
+    """SQLAlchemy URL of a database on the local server."""
+    return f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+
+
+def pg_conn_json(name: str) -> str:
+    """``AIRFLOW_CONN_*`` JSON of a database on the local server."""
+    return json.dumps(
+        {"conn_type": "postgres", "host": PG_HOST, "port": PG_PORT, "login": PG_USER, "schema": name}
+    )
+
+
+# -- Airflow metadata DB (for dag.test()) ---------------------------------------------------------
+
+_MIGRATED = False
+
+
+def migrate_airflow_db() -> None:
+    """``airflow db migrate`` once per test process on the session's AIRFLOW_HOME (SQLite in tmp)."""
+    global _MIGRATED
+    if _MIGRATED:
+        return
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    _MIGRATED = True
+
+
+def ack_parser_fix(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """
+    Patch in the fault suite's proposed fix for the ack parser when the bug is still there.
+
+    ``flex_provider/batch/outbound.py`` (not ours) quarantines every sandbox ack, because the last row
+    ends in ``"errors":[]}`` and is taken for the closing ``]}`` (tests/faults/test_found_bugs.py).
+    Without acks no order gets Flex's id before its result arrives, so cancel and the sweep cannot be
+    tested. The patch is a no-op once the real fix lands (the probe finds no bug).
+    """
+    try:
+        from tests.faults.proposed_fixes import apply_if_needed
+    except ImportError:  # the fault suite moved on; nothing to patch
+        return []
+    return apply_if_needed(tmp, monkeypatch)
+
+
+def run_dag(dag_id: str, *, logical_date: datetime | None = None, conf: dict[str, Any] | None = None) -> Any:
+    """Run one DAG of the repo's dags/ in this process with ``dag.test()``; returns the DagRun."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS / f"{dag_id}.py"))
+    assert not bag.import_errors, bag.import_errors
+    dag = bag.get_dag(dag_id)
+    return dag.test(logical_date=logical_date, run_conf=conf or {})
+
+
+def task_states(dr: Any) -> dict[str, str]:
+    """``task_id[map_index]`` -> state of a finished run."""
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        tis = dr.get_task_instances(session=session)
+        return {
+            (ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): str(ti.state) for ti in tis
+        }
+
+
+# -- the world ------------------------------------------------------------------------------------
+
+
+class FlexWorld:
+    """A merchant (PostgreSQL), its sandbox and batch folder, and the environment the DAGs read."""
+
+    def __init__(
+        self,
+        base: Path,
+        db_name: str,
+        sandbox: SandboxProcess,
+        mp: pytest.MonkeyPatch,
+        *,
+        last_day_ago: int = 1,
+    ) -> None:
+        from sqlalchemy import create_engine
+
+        self.base = base
+        self.db_name = db_name
+        self.url = pg_url(db_name)
+        self.engine = create_engine(self.url)
+        self.sandbox = sandbox
+        self.batch_dir = base / "batches"
+        self.mid = sandbox.info["mid"]
+        conns = sandbox.info["airflow_connections"]
+        self.env = {
+            "AIRFLOW_CONN_FLEX_DEFAULT": conns["flex_default"],
+            "AIRFLOW_CONN_FLEX_SFTP_DEFAULT": conns["flex_sftp_default"],
+            "AIRFLOW_CONN_FLEX_MERCHANT_DB": pg_conn_json(db_name),
+            "AIRFLOW_CONN_FLEX_LEDGER_DB": pg_conn_json(db_name),
+            "FLEX_BATCH_DIR": str(self.batch_dir),
+            "FLEX_ACK_POKE_SECONDS": "1",
+            "FLEX_ACK_TIMEOUT_SECONDS": "120",
+            "FLEX_TASK_RETRIES": "0",
+            "FLEX_EXPIRY_DAYS": str(EXPIRY_DAYS),
+        }
+        for key, value in self.env.items():
+            mp.setenv(key, value)
+        today = sandbox.now().date()
+        #: Three business days ending ``last_day_ago`` days before today (sandbox clock), oldest first.
+        self.days = [today - timedelta(days=d + last_day_ago - 1) for d in (3, 2, 1)]
+
+    # -- data -------------------------------------------------------------------------------
+    def generate(self, rows: int = 90, *, bad_share: float = 0.1, approved_share: float = 0.2) -> Any:
+        from flex_provider.merchant.generate import generate
+
+        return generate(
+            self.engine,
+            rows=rows,
+            days=len(self.days),
+            end_date=self.days[-1],
+            bad_share=bad_share,
+            approved_share=approved_share,
+            seed=7,
+        )
+
+    def orders(self, day: date | None = None, *, declined_only: bool = False) -> list[dict[str, Any]]:
+        """Merchant order rows (all columns), optionally of one business day, by id."""
+        from sqlalchemy import text
+
+        sql = "SELECT * FROM orders WHERE TRUE"
+        params: dict[str, Any] = {}
+        if day is not None:
+            start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+            sql += " AND attempted_at >= :s AND attempted_at < :e"
+            params = {"s": start, "e": start + timedelta(days=1)}
+        if declined_only:
+            sql += " AND response_status = 'DECLINED'"
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(text(sql + " ORDER BY id"), params).mappings()]
+
+    def scalar(self, sql: str, **params: Any) -> Any:
+        from sqlalchemy import text
+
+        with self.engine.connect() as conn:
+            return conn.execute(text(sql), params).scalar()
+
+    def rows(self, sql: str, **params: Any) -> list[dict[str, Any]]:
+        from sqlalchemy import text
+
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(text(sql), params).mappings()]
+
+    def ledger(self) -> Any:
+        from flex_provider.batch.ledger import FlexLedger
+
+        return FlexLedger.from_url(self.url)
+
+    def ledger_files(self, kind: str = "evaluate", day: date | None = None) -> list[dict[str, Any]]:
+        from sqlalchemy import text
+
+        sql = "SELECT * FROM flex_batch_files WHERE kind = :k"
+        params: dict[str, Any] = {"k": kind}
+        if day is not None:
+            sql += " AND business_date = :d"
+            params["d"] = day
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(text(sql + " ORDER BY name"), params).mappings()]
+
+    def upload_counts(self) -> dict[str, int]:
+        """Ledger file name -> how often the sandbox archived (picked up) it; >1 means shipped twice."""
+        archive = Path(self.sandbox.info["sftp_root"]) / "archive"
+        counts: dict[str, int] = {}
+        for path in archive.glob("*"):
+            base = path.name
+            if base[-2:-1] == "." and base[-1].isdigit():  # "<name>.1": a second pick-up of <name>
+                base = base.rsplit(".", 1)[0]
+            counts[base] = counts.get(base, 0) + 1
+        return counts
+
+    def sandbox_orders(self) -> list[dict[str, Any]]:
+        r = self.sandbox.admin("GET", "/orders")
+        r.raise_for_status()
+        body = r.json()
+        return body if isinstance(body, list) else body.get("orders", body.get("items", []))
+
+    def wait_outbound(self, prefix: str, *, at_least: int = 1, timeout: float = 60.0) -> list[str]:
+        """Names in the sandbox outbound folder starting with ``prefix`` (bounded wait for ``at_least``)."""
+        folder = Path(self.sandbox.info["sftp_root"]) / "outbound"
+        deadline = time.monotonic() + timeout
+        while True:
+            names = sorted(p.name for p in folder.glob(f"{prefix}*") if not p.name.endswith(".part"))
+            if len(names) >= at_least or time.monotonic() > deadline:
+                return names
+            time.sleep(0.3)
+
+    def settle_past_window(self) -> None:
+        """Move the sandbox clock past every rescue window and wait until its result files are out."""
+        self.sandbox.advance(PAST_WINDOW_SECONDS)
+        self.sandbox.admin("POST", "/settle")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            status = self.sandbox.admin("GET", "/sftp/status").json()
+            if not status.get("pending_results"):
+                break
+            time.sleep(0.3)
+        self.sandbox.admin("POST", "/sftp/process")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def check_every_decline_accounted(world: FlexWorld, day: date) -> dict[str, int]:
+    """Every declined order of ``day`` was shipped (flex_sent_at) or carries a reject reason; counts."""
+    rows = world.orders(day, declined_only=True)
+    shipped = [r for r in rows if r["flex_sent_at"] is not None]
+    rejected = [r for r in rows if r["flex_sent_at"] is None and r["flex_reject_reason"]]
+    lost = [r["order_id"] for r in rows if r["flex_sent_at"] is None and not r["flex_reject_reason"]]
+    assert not lost, f"{day}: declines neither shipped nor rejected: {lost}"
+    assert rows, f"no declines generated for {day}"
+    return {"declines": len(rows), "shipped": len(shipped), "rejected": len(rejected)}

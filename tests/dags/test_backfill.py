@@ -1,0 +1,256 @@
+"""
+``airflow backfill create`` of ``flex_mit_daily`` over three days, run by a real scheduler.
+
+api-server, scheduler (LocalExecutor, parallelism 2), dag-processor and triggerer run as separate
+processes on a fresh PostgreSQL metadata database; merchant DB and ledger are another fresh database;
+the sandbox is a subprocess. Checks: each day ships once; a second backfill of the same days with
+``--reprocess-behavior completed`` ships nothing; a failed day is re-run alone with
+``--reprocess-behavior failed``. Every wait is bounded; the processes are stopped at the end (SIGTERM to
+their process group, then SIGKILL).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.dags.support import DAGS, FlexWorld, fresh_database, pg_url
+from tests.fixtures.sandbox import SandboxProcess
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+RUN_TIMEOUT = 360.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Airflow:
+    """The Airflow processes of one test, sharing one environment."""
+
+    def __init__(self, home: Path, env: dict[str, str]) -> None:
+        self.home = home
+        self.env = env
+        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def cli(self, *args: str, timeout: float = 180) -> str:
+        out = subprocess.run(
+            [str(BIN / "airflow"), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        assert out.returncode == 0, f"airflow {' '.join(args)}:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}"
+        return out.stdout
+
+    def start(self, name: str, *args: str) -> None:
+        log = (self.home / f"{name}.log").open("ab")
+        proc = subprocess.Popen(
+            [str(BIN / "airflow"), *args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.procs.append((name, proc))
+
+    def check_alive(self) -> None:
+        for name, proc in self.procs:
+            if proc.poll() is not None:
+                tail = (self.home / f"{name}.log").read_text(errors="replace")[-3000:]
+                raise AssertionError(f"airflow {name} exited with {proc.returncode}:\n{tail}")
+
+    def stop(self) -> None:
+        for _name, proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for _name, proc in self.procs:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+            else:
+                try:  # LocalExecutor workers left behind in the group
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FlexWorld, Airflow, str]]:
+    mp = pytest.MonkeyPatch()
+    base = tmp_path_factory.mktemp("backfill")
+    sandbox = SandboxProcess(base / "sandbox", ["--seed", "13"]).start()
+    try:
+        with fresh_database("flex_bf_meta") as meta, fresh_database("flex_bf_merchant") as merchant:
+            # Days ending the day before yesterday: unpausing the DAG lets the scheduler run the latest
+            # interval (yesterday) once on its own, and that day has no declines.
+            world = FlexWorld(base, merchant, sandbox, mp, last_day_ago=2)
+            world.generate(rows=45, bad_share=0.1, approved_share=0.0)
+            dags = base / "dags"
+            dags.mkdir()
+            (dags / "flex_mit_daily.py").symlink_to(DAGS / "flex_mit_daily.py")
+            (dags / "sql").symlink_to(DAGS / "sql")
+            home = base / "airflow"
+            home.mkdir()
+            port = _free_port()
+            env = {
+                **os.environ,
+                **world.env,
+                "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
+                "AIRFLOW_HOME": str(home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": "2",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg_url(meta),
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__PORT": str(port),
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+                "AIRFLOW__API_AUTH__JWT_SECRET": "flex-backfill-test-secret",
+                "AIRFLOW__API__SECRET_KEY": "flex-backfill-test-secret",
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+                "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+                "FLEX_ACK_POKE_SECONDS": "2",
+            }
+            env.pop("AIRFLOW__CORE__SQL_ALCHEMY_CONN", None)
+            af = Airflow(home, env)
+            af.cli("db", "migrate")
+            try:
+                af.start("api-server", "api-server", "--port", str(port))
+                af.start("scheduler", "scheduler")
+                af.start("dag-processor", "dag-processor")
+                af.start("triggerer", "triggerer")
+                _wait_parsed(af, meta)
+                # Backfill runs of a paused DAG stay queued.
+                af.cli("dags", "unpause", "flex_mit_daily")
+                yield world, af, meta
+            finally:
+                af.stop()
+                world.dispose()
+    finally:
+        mp.undo()
+        sandbox.stop()
+
+
+def _meta_rows(meta: str, sql: str, **params: object) -> list[dict[str, object]]:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(pg_url(meta))
+    try:
+        with engine.connect() as conn:
+            return [dict(r) for r in conn.execute(text(sql), params).mappings()]
+    finally:
+        engine.dispose()
+
+
+def _wait_parsed(af: Airflow, meta: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        af.check_alive()
+        try:
+            if _meta_rows(meta, "SELECT dag_id FROM serialized_dag WHERE dag_id = 'flex_mit_daily'"):
+                return
+        except Exception as exc:  # noqa: BLE001 - tables appear with the migration; keep polling
+            last_error = exc
+        time.sleep(1)
+    raise AssertionError(f"flex_mit_daily was not parsed in time ({last_error})")
+
+
+def _backfill_runs(meta: str) -> list[dict[str, object]]:
+    return _meta_rows(
+        meta,
+        "SELECT run_id, state, data_interval_start, backfill_id FROM dag_run "
+        "WHERE dag_id = 'flex_mit_daily' AND backfill_id IS NOT NULL ORDER BY data_interval_start, id",
+    )
+
+
+def _wait_backfill_done(
+    af: Airflow, meta: str, backfill_count: int, timeout: float = RUN_TIMEOUT
+) -> list[dict]:
+    """Wait until ``backfill_count`` backfills are complete; returns the runs of the last one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        af.check_alive()
+        done = _meta_rows(meta, "SELECT id, completed_at FROM backfill ORDER BY id")
+        if len(done) >= backfill_count and all(d["completed_at"] for d in done):
+            last = done[-1]["id"]
+            return [r for r in _backfill_runs(meta) if r["backfill_id"] == last]
+        time.sleep(2)
+    tail = (af.home / "scheduler.log").read_text(errors="replace")[-3000:]
+    raise AssertionError(
+        f"backfill {backfill_count} did not finish in {timeout}s: {_backfill_runs(meta)}\n{tail}"
+    )
+
+
+def test_backfill_three_days_ships_each_once_and_reruns_ship_nothing(
+    setup: tuple[FlexWorld, Airflow, str],
+) -> None:
+    world, af, meta = setup
+    first, last = world.days[0], world.days[-1]
+    window = ["--from-date", first.isoformat(), "--to-date", f"{last.isoformat()}T03:00:00+00:00"]
+    af.cli("backfill", "create", "--dag-id", "flex_mit_daily", *window, "--max-active-runs", "1")
+    runs = _wait_backfill_done(af, meta, 1)
+    assert [r["data_interval_start"].date() for r in runs] == world.days, runs
+    assert {r["state"] for r in runs} == {"success"}, runs
+    files = world.ledger_files()
+    assert {f["business_date"] for f in files} == set(world.days)
+    assert all(f["state"] == "acknowledged" for f in files)
+    pickups = world.upload_counts()
+    assert sorted(pickups) == sorted(f["name"] for f in files)
+    assert set(pickups.values()) == {1}  # each day's files went to Flex once
+    for day in world.days:
+        rows = world.orders(day, declined_only=True)
+        assert all(r["flex_sent_at"] is not None or r["flex_reject_reason"] for r in rows), day
+
+    # The same days again, completed runs included: nothing is shipped a second time.
+    af.cli(
+        "backfill", "create", "--dag-id", "flex_mit_daily", *window, "--max-active-runs", "1",
+        "--reprocess-behavior", "completed",
+    )  # fmt: skip
+    runs = _wait_backfill_done(af, meta, 2)
+    assert len(runs) == 3
+    assert {r["state"] for r in runs} == {"success"}, runs
+    assert world.ledger_files() == files
+    assert world.upload_counts() == pickups
+
+    # A failed day is re-run alone: the others stay as they are.
+    failed_day = world.days[1]
+    target = next(r for r in runs if r["data_interval_start"].date() == failed_day)
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(pg_url(meta))
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE dag_run SET state = 'failed' WHERE run_id = :r"), {"r": target["run_id"]})
+    engine.dispose()
+    af.cli(
+        "backfill", "create", "--dag-id", "flex_mit_daily", *window, "--max-active-runs", "1",
+        "--reprocess-behavior", "failed",
+    )  # fmt: skip
+    runs = _wait_backfill_done(af, meta, 3)
+    assert [r["data_interval_start"].date() for r in runs] == [failed_day], runs
+    assert runs[0]["state"] == "success"
+    assert world.ledger_files() == files
+    assert world.upload_counts() == pickups

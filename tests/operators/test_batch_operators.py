@@ -1,0 +1,289 @@
+"""
+The batch operators on their PostgreSQL code path (typed temp tables, timestamptz), against the sandbox.
+
+Operators are called with ``execute()`` as the DAGs wire them. One world per module; the tests build on
+each other in file order: a file Flex rejects as a whole (the token expired between fetch and pick-up) is
+uploaded again by the next ship step; the set-based write-back (mark pending, apply outcomes, summary)
+runs on PostgreSQL; webhook states are applied; outcomes never move an order backwards; the GET /orders
+sweep settles overdue pending orders when no result file was read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from tests.dags.support import SQL, FlexWorld, ack_parser_fix, fresh_database
+from tests.fixtures.sandbox import SandboxProcess
+
+TOKEN_TTL = 600.0
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlexWorld]:
+    mp = pytest.MonkeyPatch()
+    base = tmp_path_factory.mktemp("batch-ops")
+    sandbox = SandboxProcess(base / "sandbox", ["--seed", "9"]).start()
+    try:
+        with fresh_database("flex_batchops") as db:
+            w = FlexWorld(base, db, sandbox, mp)
+            ack_parser_fix(base, mp)
+            w.generate(rows=45, bad_share=0.1, approved_share=0.0)
+            try:
+                yield w
+            finally:
+                w.dispose()
+    finally:
+        mp.undo()
+        sandbox.stop()
+
+
+def _extract(world: FlexWorld, day: date) -> dict[str, Any]:
+    from flex_provider.operators.batch import ExtractDeclinesOperator
+
+    start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    return ExtractDeclinesOperator(
+        task_id="extract",
+        sql=str(SQL / "extract_declined_mit.sql"),
+        parameters={
+            "window_start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "window_end": (start + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+        business_date=day.isoformat(),
+        out_dir=str(world.batch_dir / "evaluate" / day.isoformat()),
+        expiry_days=21,
+    ).execute({})
+
+
+def _ship(summary: dict[str, Any]) -> dict[str, Any]:
+    from flex_provider.operators.batch import ShipBatchOperator
+
+    files = [*summary["files"], *summary["resend"]]
+    return ShipBatchOperator(task_id="ship", manifest=summary["manifest"], files=files).execute({})
+
+
+def _mark(summary: dict[str, Any]) -> dict[str, Any]:
+    from flex_provider.operators.batch import MarkOrdersPendingOperator
+
+    return MarkOrdersPendingOperator(
+        task_id="mark", manifest=summary["manifest"], sql=str(SQL / "mark_pending.sql")
+    ).execute({})
+
+
+def _process(world: FlexWorld, names: list[str]) -> dict[str, Any]:
+    from flex_provider.operators.batch import ProcessOutboundOperator
+
+    return ProcessOutboundOperator(
+        task_id="process", files=names, local_dir=str(world.base / "downloads")
+    ).execute({})
+
+
+def _reconcile(**kwargs: Any) -> dict[str, Any]:
+    from flex_provider.operators.batch import ReconcileOrdersOperator
+
+    return ReconcileOrdersOperator(
+        task_id="reconcile",
+        apply_sql=str(SQL / "apply_outcomes.sql"),
+        summary_sql=str(SQL / "recovery_summary.sql"),
+        **kwargs,
+    ).execute({})
+
+
+def _new_outbound(world: FlexWorld, prefix: str, at_least: int = 1) -> list[str]:
+    """Outbound files not processed yet (processed ones were moved to ``outbound/processed/``)."""
+    done = world.ledger().processed_outbound_names()
+    return [n for n in world.wait_outbound(prefix, at_least=at_least) if n not in done]
+
+
+def test_file_rejected_for_an_expired_token_is_uploaded_again(world: FlexWorld) -> None:
+    day = world.days[0]
+    world.sandbox.admin("POST", "/sftp/faults", {"paused": True})
+    try:
+        summary = _extract(world, day)
+        assert summary["files"]
+        assert summary["resend"] == []
+        shipped = _ship(summary)
+        assert shipped["uploaded"] == summary["files"]
+        _mark(summary)
+        # Flex picks the files up only after the token ran out.
+        world.sandbox.advance(TOKEN_TTL + 60)
+    finally:
+        world.sandbox.admin("POST", "/sftp/faults", {"paused": False})
+    acks = _new_outbound(world, "ack_", at_least=len(summary["files"]))
+    _process(world, acks)
+    ledger = world.ledger()
+    for name in summary["files"]:
+        info = ledger.file_info(name)
+        assert (info["state"], info["ack_status"]) == ("acknowledged", "REJECTED"), info
+        assert "token" in info["ack_error"]
+    rows = list(ledger.rows_for_files(summary["files"]))
+    assert rows
+    assert {r["status"] for r in rows} == {"SHIPPED"}
+
+    # The next run of the day: nothing new to write, but the rejected files are sent again.
+    again = _extract(world, day)
+    assert again["files"] == []
+    assert again["resend"] == summary["files"]
+    result = _ship(again)
+    assert result["uploaded"] == summary["files"]
+    assert result["resent"] == summary["files"]
+    acks = _new_outbound(world, "ack_", at_least=len(summary["files"]))
+    assert sorted(acks) == sorted(f"ack_{n[:-5]}.json" for n in summary["files"])
+    _process(world, acks)
+    for name in summary["files"]:
+        info = ledger.file_info(name)
+        assert (info["state"], info["ack_status"]) == ("acknowledged", "PROCESSED"), info
+    rows = list(ledger.rows_for_files(summary["files"]))
+    assert {r["status"] for r in rows} == {"SUBMITTED"}
+    assert all(r["order_session_key"] for r in rows)
+    # A third run sends nothing at all; Flex holds one order per shipped order id.
+    third = _ship(_extract(world, day))
+    assert third["uploaded"] == []
+    ids = Counter(o["external_order_id"] for o in world.sandbox_orders())
+    assert sorted(ids) == sorted(r["order_id"] for r in rows)
+    assert max(ids.values()) == 1
+
+
+def test_late_rows_of_a_shipped_day_go_into_a_new_file(world: FlexWorld) -> None:
+    from sqlalchemy import text
+
+    day = world.days[0]
+    before = [f["name"] for f in world.ledger_files(day=day)]
+    # Two declines of that day that the billing system recorded late.
+    late_at = datetime(day.year, day.month, day.day, 23, 0, tzinfo=timezone.utc)
+    with world.engine.begin() as conn:
+        for n in (1, 2):
+            conn.execute(
+                text(
+                    "INSERT INTO orders (id, order_id, subscription_id, customer_id, card_token_id, is_mit, "
+                    "is_recurring, amount_cents, currency, psp_transaction_id, attempted_at, response_status, "
+                    "status, refunded_amount_cents) SELECT (SELECT MAX(id) + 1 FROM orders), 'late-' || :n, subscription_id, customer_id, "
+                    "card_token_id, TRUE, TRUE, 1999, 'USD', 'pi_late_' || :n, :at, 'DECLINED', 'DECLINED', 0 "
+                    "FROM orders WHERE status = 'PENDING_FLEX' ORDER BY id LIMIT 1"
+                ),
+                {"n": str(n), "at": late_at},
+            )
+    summary = _extract(world, day)
+    assert summary["first_file_number"] == len(before) + 1
+    assert len(summary["files"]) == 1
+    assert summary["files"][0] not in before
+    assert summary["written"] == 2
+    assert _ship(summary)["uploaded"] == summary["files"]
+    marked = _mark(summary)
+    assert marked["shipped_rows"] >= 2
+    late = world.rows(
+        "SELECT status, flex_batch_file, flex_expiry_at FROM orders WHERE order_id LIKE 'late-%'"
+    )
+    assert [r["status"] for r in late] == ["PENDING_FLEX", "PENDING_FLEX"]
+    assert {r["flex_batch_file"] for r in late} == set(summary["files"])
+    assert all(isinstance(r["flex_expiry_at"], datetime) and r["flex_expiry_at"].tzinfo for r in late)
+    _process(world, _new_outbound(world, "ack_"))
+
+
+def test_reconcile_on_postgres_webhooks_never_backwards_and_sweep(world: FlexWorld) -> None:
+    from sqlalchemy import text
+
+    from flex_provider.models.webhooks import FlexWebhookEvent
+    from flex_provider.webhooks.store import WebhookStore
+
+    # Ack states first: Flex's ids land on the orders, nothing is final yet.
+    out = _reconcile(sweep=False)
+    assert out["ledger_staged"] > 0
+    pending = world.rows(
+        "SELECT DISTINCT ON (order_id) order_id, flex_order_id, amount_cents FROM orders "
+        "WHERE status = 'PENDING_FLEX' ORDER BY order_id, id"
+    )
+    assert len(pending) >= 3
+    assert all(p["flex_order_id"] for p in pending)
+    by_webhook, refunded, _rest = pending[0], pending[1], pending[2:]
+
+    # A webhook says one order was rescued; the event store lives in the ledger DB.
+    store = WebhookStore.from_url(world.url)
+    event = FlexWebhookEvent.model_validate(
+        {
+            "Event": "order.completed",
+            "TimeStamp": world.sandbox.now().isoformat(),
+            "OrderId": by_webhook["flex_order_id"],
+            "ExternalOrderId": by_webhook["order_id"],
+            "ConfirmationId": "WEBHOOK1",
+            "Amount": by_webhook["amount_cents"],
+            "Currency": "USD",
+        }
+    )
+    store.ingest(event, json.dumps(event.model_dump(by_alias=True, mode="json")).encode())
+    store.dispose()
+    # And the merchant refunded another one by hand already (rank 3: nothing may undo it).
+    with world.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE orders SET status = 'REFUNDED' WHERE order_id = :o"), {"o": refunded["order_id"]}
+        )
+
+    out = _reconcile(sweep=False)
+    assert out["webhook_staged"] >= 1
+    (row,) = world.rows(
+        "SELECT status, flex_confirmation_id, flex_settled_at FROM orders WHERE order_id = :o AND flex_sent_at "
+        "IS NOT NULL",
+        o=by_webhook["order_id"],
+    )
+    assert row["status"] == "PAID"
+    assert row["flex_confirmation_id"] == "WEBHOOK1"
+    assert row["flex_settled_at"].tzinfo is not None
+
+    # Past the window, with no result file read: the sweep asks GET /orders/{id} for overdue orders.
+    world.sandbox.admin("POST", "/sftp/faults", {"paused": True})
+    try:
+        world.sandbox.advance(25 * 86400)
+        world.sandbox.admin("POST", "/settle")
+        out = _reconcile(sweep=True, sweep_as_of=world.sandbox.now().isoformat())
+    finally:
+        world.sandbox.admin("POST", "/sftp/faults", {"paused": False})
+    assert out["swept"] > 0
+    shipped = world.rows("SELECT order_id, status FROM orders WHERE flex_sent_at IS NOT NULL")
+    statuses = Counter(r["status"] for r in shipped)
+    assert statuses["PENDING_FLEX"] == 0, statuses
+    assert set(statuses) <= {"PAID", "FAILED", "REFUNDED"}
+    assert world.scalar("SELECT status FROM orders WHERE order_id = :o", o=refunded["order_id"]) == "REFUNDED"
+    assert (
+        world.scalar("SELECT flex_confirmation_id FROM orders WHERE order_id = :o", o=by_webhook["order_id"])
+        == "WEBHOOK1"
+    )
+    # The sweep wrote the outcomes to the ledger too; the result files that come later change nothing.
+    # (The webhook-paid and the hand-refunded order were not swept: their ledger rows wait for results.)
+    ledger_status = Counter(r["status"] for r in world.ledger().iter_rows(world.mid))
+    assert ledger_status["SUBMITTED"] == 2, ledger_status
+    assert set(ledger_status) <= {"APPROVED", "EXPIRED", "SUBMITTED"}, ledger_status
+    results = _new_outbound(world, "result_")
+    assert results
+    processed = _process(world, results)
+    assert processed["results"]["applied"] == 2
+    ledger_status = Counter(r["status"] for r in world.ledger().iter_rows(world.mid))
+    assert set(ledger_status) <= {"APPROVED", "EXPIRED"}, ledger_status
+    before = Counter(r["status"] for r in shipped)
+    _reconcile(sweep=True, sweep_as_of=world.sandbox.now().isoformat())
+    after = Counter(
+        r["status"] for r in world.rows("SELECT status FROM orders WHERE flex_sent_at IS NOT NULL")
+    )
+    assert after == before
+
+    # The summary (PostgreSQL numeric/date types) adds up.
+    summary = world.rows("SELECT * FROM flex_recovery_summary")
+    assert {r["business_date"] for r in summary} >= {world.days[0]}
+    total = {
+        k: sum(int(r[k]) for r in summary)
+        for k in ("declines_sent", "rescued_count", "expired_count", "pending")
+    }
+    assert total["pending"] == 0
+    assert total["declines_sent"] == len(shipped)
+    assert (
+        total["rescued_count"] == statuses["PAID"] + statuses["REFUNDED"] - 1
+    )  # the hand refund has no confirmation
+    assert total["expired_count"] == statuses["FAILED"]
+    for r in summary:
+        settled = r["rescued_count"] + r["expired_count"]
+        if settled:
+            assert float(r["recovery_rate"]) == pytest.approx(r["rescued_count"] / settled, abs=1e-4)
