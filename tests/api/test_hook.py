@@ -304,3 +304,24 @@ async def test_async_hook_shares_errors_and_calls(sandbox, flex_conn_env):
             await h.get_order(str(uuid.uuid4()))
         listed = [o.id async for o in h.list_orders(page_size=3)]
         assert created.order_session_key in listed
+
+
+def test_capture_completes_an_authorized_order(hook):
+    """A CIT authorization on an approving card waits in CAPTUREREQUIRED until /capture."""
+    mid = hook.settings.mid
+    body = evaluate_body(mid, token=approving_token(hook))
+    body.update(isMIT=False, isRecurring=False, transactionType="AUTHORIZATION")
+    body.pop("expiryDateUtc")
+    evaluated = hook.evaluate(body)
+    assert evaluated.status == "CAPTUREREQUIRED"
+    key = idempotency_key(mid, evaluated.order_session_key, "capture")
+    hook.capture(evaluated.order_session_key, 1999, "USD", idempotency_key=key)
+    assert hook.get_order(evaluated.order_session_key).order_status == OrderStatus.COMPLETED
+
+
+def test_sandbox_publishes_its_openapi_document(sandbox):
+    spec = sandbox.http.get(sandbox.info["admin_url"].replace("/_sandbox", "/openapi.json")).json()
+    assert spec["info"]["title"] == "Flex sandbox"
+    paths = set(spec["paths"])
+    assert {"/v1/oauth2/token", "/v1/evaluate", "/v1/transmit", "/v1/tokenize"} <= paths
+    assert any(p.startswith("/v1/orders/") and p.endswith("/refund") for p in paths)
