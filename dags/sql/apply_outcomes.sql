@@ -5,7 +5,7 @@
 -- the row), APPROVED -> PAID, EXPIRED -> FAILED, CANCELLED, REFUNDED.
 -- Rule: a status only moves up the ranks DECLINED(0) < PENDING_FLEX(1) < PAID|FAILED|CANCELLED(2) <
 -- REFUNDED(3); a final state is never replaced by another of the same rank.
--- Bind parameters: :now. Portable: PostgreSQL and SQLite >= 3.33 (UPDATE ... FROM).
+-- Bind parameter: now (bind parameter). Portable: PostgreSQL and SQLite >= 3.33 (UPDATE ... FROM).
 UPDATE orders
 SET status = CASE s.flex_status
         WHEN 'APPROVED' THEN 'PAID'

@@ -2,7 +2,7 @@
 -- batch writer reads (docs/batch-files.md "Source columns"). Adapt THIS file to your schema, not Python.
 --
 -- Bind parameters (set by the flex_transmit_daily DAG from the data interval or the business_date param):
---   :window_start, :window_end   the business day in UTC, as 'YYYY-MM-DDTHH:MM:SSZ' (end exclusive)
+--   window_start / window_end (bind parameters)   the business day in UTC, as 'YYYY-MM-DDTHH:MM:SSZ' (end exclusive)
 -- Jinja works too (e.g. params.business_date in double braces); data_interval_start is undefined on a
 -- manual run without a logical date, so do not rely on it here.
 -- Only payments your PSP approved (not orders Flex rescued); the ledger stops a second shipment.

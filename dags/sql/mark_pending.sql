@@ -2,7 +2,7 @@
 -- The operator fills two session temp tables first (all columns text):
 --   flex_stage_shipped(order_id, batch_file, business_date, expiry_at)   rows in uploaded batch files
 --   flex_stage_rejects(order_id, business_date, reason)                   rows of the rejects CSV
--- Bind parameters: :now (UTC, 'YYYY-MM-DDTHH:MM:SSZ'). Portable: PostgreSQL and SQLite >= 3.33.
+-- Bind parameter: now (bind parameter; UTC, 'YYYY-MM-DDTHH:MM:SSZ'). Portable: PostgreSQL and SQLite >= 3.33.
 -- Only DECLINED orders move (to PENDING_FLEX): a status never goes backwards.
 UPDATE orders
 SET status = 'PENDING_FLEX',

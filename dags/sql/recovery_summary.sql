@@ -1,7 +1,7 @@
 -- Rewrite the daily recovery summary from the orders the Flex flow touched (flex_business_date set).
 -- rescued = paid (or later refunded) after Flex approved it; expired = FAILED;
 -- recovery_rate = rescued / (rescued + expired), NULL while nothing settled.
--- Bind parameters: :now. Portable: PostgreSQL and SQLite.
+-- Bind parameter: now (bind parameter). Portable: PostgreSQL and SQLite.
 DELETE FROM flex_recovery_summary;
 
 INSERT INTO flex_recovery_summary (

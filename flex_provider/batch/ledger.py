@@ -179,6 +179,43 @@ def _copy_text(value: Any) -> str:
     return text
 
 
+def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int | None:
+    """
+    COPY ``rows`` into ``table`` on PostgreSQL through the connection's driver; returns the row count.
+
+    psycopg 3 (``postgresql+psycopg``, the engine of an Airflow ``postgres`` connection) streams rows with
+    ``cursor.copy``; psycopg2 gets one COPY text buffer through ``copy_expert``. None when the dialect
+    or driver has no COPY (SQLite): nothing was consumed then, use ``executemany``.
+    """
+    if conn.dialect.name != "postgresql":
+        return None
+    raw = conn.connection.dbapi_connection
+    if raw is None:
+        return None
+    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    total = 0
+    cur = raw.cursor()
+    try:
+        if hasattr(cur, "copy"):  # psycopg 3
+            with cur.copy(sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
+                    total += 1
+            return total
+        if hasattr(cur, "copy_expert"):  # psycopg2
+            buf = io.StringIO()
+            for row in rows:
+                buf.write("\t".join(_copy_text(v) for v in row))
+                buf.write("\n")
+                total += 1
+            buf.seek(0)
+            cur.copy_expert(sql, buf)
+            return total
+    finally:
+        cur.close()
+    return None
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -611,23 +648,16 @@ class FlexLedger:
         table.drop(conn)
 
     def _stage(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-        """Load rows into a staging table: COPY on psycopg2, executemany elsewhere."""
+        """Load rows into a staging table: COPY on PostgreSQL (psycopg 3 or psycopg2), executemany elsewhere."""
         if not rows:
             return
-        raw = conn.connection.dbapi_connection
-        if self.dialect == "postgresql" and raw is not None and hasattr(raw.cursor(), "copy_expert"):
-            names = [c.name for c in table.columns]
-            buf = io.StringIO()
-            for row in rows:
-                buf.write("\t".join(_copy_text(row.get(n)) for n in names))
-                buf.write("\n")
-            buf.seek(0)
-            with raw.cursor() as cur:
-                cur.copy_expert(f"COPY {table.name} ({', '.join(names)}) FROM STDIN", buf)
-                # Temp tables are never auto-analyzed; without statistics the planner guesses badly.
-                cur.execute(f"ANALYZE {table.name}")
+        names = [c.name for c in table.columns]
+        done = copy_rows(conn, table.name, names, ([row.get(n) for n in names] for row in rows))
+        if done is None:
+            conn.execute(table.insert(), rows)
             return
-        conn.execute(table.insert(), rows)
+        # Temp tables are never auto-analyzed; without statistics the planner guesses badly.
+        conn.exec_driver_sql(f"ANALYZE {table.name}")
 
     def _fresh_statistics(self, conn: Connection) -> None:
         """

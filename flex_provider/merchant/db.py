@@ -105,9 +105,21 @@ def staging_table(conn: Connection, name: str, columns: Sequence[tuple[str, str]
 
 
 def stage_rows(conn: Connection, name: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-    """Insert rows into a staging table in batches (``executemany``); returns the row count."""
+    """
+    Load rows into a staging table; returns the row count.
+
+    PostgreSQL: one COPY (psycopg 3 ``cursor.copy`` or psycopg2 ``copy_expert``), then ``ANALYZE`` (temp
+    tables are never auto-analyzed). Elsewhere (SQLite): ``executemany`` in batches of ``STAGE_BATCH``.
+    """
     from sqlalchemy import text
 
+    if conn.dialect.name == "postgresql":
+        from flex_provider.batch.ledger import copy_rows
+
+        done = copy_rows(conn, name, columns, rows)
+        if done is not None:
+            conn.exec_driver_sql(f"ANALYZE {name}")
+            return done
     stmt = text(f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})")
     total = 0
     batch: list[dict[str, Any]] = []

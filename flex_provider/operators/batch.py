@@ -310,7 +310,12 @@ class ShipBatchOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from flex_provider.batch.ledger import FlexLedger
         from flex_provider.batch.outbound import sha256_file
-        from flex_provider.batch.writer import first_line_transform, iter_batch_rows, read_manifest
+        from flex_provider.batch.writer import (
+            first_line_transform,
+            iter_batch_rows,
+            read_ledger_rows,
+            read_manifest,
+        )
 
         manifest_path = Path(self.manifest)
         manifest = read_manifest(manifest_path)
@@ -361,7 +366,10 @@ class ShipBatchOperator(BaseOperator):
             if state != "written":  # uploaded meanwhile by a concurrent run
                 skipped.append(name)
                 continue
-            ledger.record_rows(name, iter_batch_rows(manifest_path.parent / name))
+            # The writer's sidecar (checked against the file's sha256) spares re-parsing every row.
+            path = manifest_path.parent / name
+            rows_of_file = read_ledger_rows(path, entry.sha256)
+            ledger.record_rows(name, rows_of_file if rows_of_file is not None else iter_batch_rows(path))
             todo.append((name, entry.rows))
         uploaded: list[str] = []
         rows = 0
@@ -549,7 +557,13 @@ class ProcessOutboundOperator(BaseOperator):
             "skipped": sorted(set(names) - set(new)),
         }
         with hook.get_managed_conn():
-            paths = [hook.download(name, local) for name in new]
+            paths = []
+            for name in new:
+                try:
+                    paths.append(hook.download(name, local))
+                except FileNotFoundError:
+                    # Listed, then moved or deleted on the server: nothing to apply; a later listing decides.
+                    self.log.warning("Outbound file %s vanished before download; skipped", name)
             if paths:
                 summary = process_outbound_files(paths, ledger, local / "quarantine")
                 summary["skipped"] = sorted(set(summary.get("skipped", [])) | (set(names) - set(new)))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +72,13 @@ def result_row(i: int, status: str = "APPROVED", **extra: Any) -> dict[str, Any]
 def shipped(tmp_path: Path) -> tuple[FlexLedger, str]:
     """A SQLite ledger holding one shipped evaluate file of 10 rows."""
     out = tmp_path / "out"
-    summary = BatchWriter(kind="evaluate", mid=MID, business_date=DAY, out_dir=out).write(chunks(10, 10))
+    summary = BatchWriter(
+        kind="evaluate",
+        mid=MID,
+        business_date=DAY,
+        out_dir=out,
+        now=lambda: datetime(2026, 11, 25, tzinfo=timezone.utc),
+    ).write(chunks(10, 10))
     name = summary["files"][0]
     ledger = FlexLedger.from_url(f"sqlite:///{tmp_path / 'ledger.db'}")
     ledger.record_file(

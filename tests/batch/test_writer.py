@@ -8,7 +8,7 @@ import json
 import os
 import tracemalloc
 import weakref
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -28,10 +28,13 @@ from flex_provider.models.batch import BatchHeader
 from tests.batch.conftest import MID, PAN, PAN_SPACED, chunks, source_row
 
 DAY = date(2026, 11, 24)
+#: The writer's clock in these tests: the morning after DAY, so DAY's rescue window is open.
+WRITER_NOW = datetime(2026, 11, 25, 6, tzinfo=timezone.utc)
 
 
 def _writer(out: Path, **kw) -> BatchWriter:
     kw.setdefault("kind", "evaluate")
+    kw.setdefault("now", lambda: WRITER_NOW)
     return BatchWriter(mid=MID, business_date=DAY, out_dir=out, **kw)
 
 

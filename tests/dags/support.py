@@ -99,22 +99,6 @@ def migrate_airflow_db() -> None:
     _MIGRATED = True
 
 
-def ack_parser_fix(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """
-    Patch in the fault suite's proposed fix for the ack parser when the bug is still there.
-
-    ``flex_provider/batch/outbound.py`` (not ours) quarantines every sandbox ack, because the last row
-    ends in ``"errors":[]}`` and is taken for the closing ``]}`` (tests/faults/test_found_bugs.py).
-    Without acks no order gets Flex's id before its result arrives, so cancel and the sweep cannot be
-    tested. The patch is a no-op once the real fix lands (the probe finds no bug).
-    """
-    try:
-        from tests.faults.proposed_fixes import apply_if_needed
-    except ImportError:  # the fault suite moved on; nothing to patch
-        return []
-    return apply_if_needed(tmp, monkeypatch)
-
-
 def run_dag(dag_id: str, *, logical_date: datetime | None = None, conf: dict[str, Any] | None = None) -> Any:
     """Run one DAG of the repo's dags/ in this process with ``dag.test()``; returns the DagRun."""
     from airflow.dag_processing.dagbag import DagBag

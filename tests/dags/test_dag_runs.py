@@ -19,7 +19,6 @@ import pytest
 
 from tests.dags.support import (
     FlexWorld,
-    ack_parser_fix,
     check_every_decline_accounted,
     fresh_database,
     migrate_airflow_db,
@@ -38,7 +37,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlexWorld]:
     try:
         with fresh_database("flex_dagruns") as db:
             w = FlexWorld(base, db, sandbox, mp)
-            ack_parser_fix(base, mp)
             w.generate(rows=90, bad_share=0.1, approved_share=0.2)
             try:
                 yield w

@@ -42,6 +42,9 @@ def make_world(
     made: list[World] = []
 
     def make(sandbox: Any = None, **kwargs: Any) -> World:
+        # One merchant ships one set of files per day: move the shared sandbox a day on, so this world's
+        # business day (and so its file names) differs from every earlier world's.
+        (sandbox or clean_faults).advance(86400)
         w = World(tmp_path / f"world{len(made)}", sandbox or clean_faults, monkeypatch, **kwargs)
         made.append(w)
         return w
@@ -49,16 +52,3 @@ def make_world(
     yield make  # type: ignore[misc]
     for w in made:
         w.merchant.dispose()
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _proposed_fixes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
-    """Patch in the proposed fix of each bug that is still present (see ``proposed_fixes.py``)."""
-    from tests.faults.proposed_fixes import apply_if_needed
-
-    mp = pytest.MonkeyPatch()
-    applied = apply_if_needed(tmp_path_factory.mktemp("probe"), mp)
-    if applied:
-        print(f"\nfault suite: proposed fixes patched in for this run: {applied}")
-    yield applied
-    mp.undo()

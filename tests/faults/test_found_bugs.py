@@ -1,28 +1,36 @@
 """
-Bugs the fault suite found in modules it does not own, each shown on the unpatched code.
+Regression tests for bugs the fault suite found in modules it does not own (all fixed now).
 
-Strict xfail: when the fix lands the test XPASSes and fails the run, as a reminder to drop the marker.
+* The ack parser took the last row of every sandbox ack (it ends in ``"errors":[]}``) for the closing
+  ``]}`` and quarantined the file (fixed in ``flex_provider/batch/outbound.py``).
+* The sample SQL files mentioned bind parameters as ``:name`` in comments, which SQLite then refused.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from sqlalchemy import create_engine, text
 
+from flex_provider.batch import outbound
 from tests.faults.harness import SQL_DIR
-from tests.faults.proposed_fixes import ack_last_row_bug_present
+
+SAMPLE_ACK = (
+    '{"fileType":"ack","inboundFile":"evaluate_m_20261124_0001.json","mid":"m","receivedAtUtc":'
+    '"2026-11-25T16:06:08Z","status":"PROCESSED","rowCount":1,"accepted":1,"rejected":0,"fileErrors":[],'
+    '"rows":[\n{"sequenceNumber":"1","orderId":"o1","orderSessionKey":"k","status":"SUBMITTED","errors":[]}\n]}\n'
+)
 
 
 def test_ack_whose_last_row_ends_with_an_array_is_read(tmp_path: Path) -> None:
     """Every sandbox ack ends its last row with ``"errors":[]}``; the parser must not quarantine it."""
-    assert not ack_last_row_bug_present(tmp_path)
+    path = tmp_path / "ack_evaluate_m_20261124_0001.json"
+    path.write_text(SAMPLE_ACK, encoding="utf-8")
+    header, rows = outbound._raw_rows(path)
+    assert header["status"] == "PROCESSED"
+    assert [row["orderId"] for _line, row in rows] == ["o1"]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="dags/sql/*.sql mention :window_start / :now in comments; SQLite then refuses"
-)
 def test_shipped_extract_sql_runs_on_sqlite(tmp_path: Path) -> None:
     """The sample extract SQL must run on a SQLite merchant DB (the README's embedded default)."""
     from flex_provider.merchant.schema import create_schema

@@ -48,6 +48,7 @@ def test_writer_reader_round_trip(rows: list[dict], per_file: int) -> None:
             kind="evaluate",
             mid=MID,
             business_date=date(2026, 11, 24),
+            now=lambda: datetime(2026, 11, 25, tzinfo=timezone.utc),
             out_dir=tmp,
             rows_per_file=per_file,
             default_expiry=timedelta(days=22),
@@ -72,7 +73,7 @@ def test_writer_reader_round_trip(rows: list[dict], per_file: int) -> None:
         assert set(read) <= good
         rejects = (Path(tmp) / Path(summary["rejects_file"]).name).read_text()
         assert "4111111111111111" not in rejects and "5555 5555 5555 4444" not in rejects  # noqa: PT018
-        again = BatchWriter(kind="evaluate", mid=MID, business_date=date(2026, 11, 24), out_dir=tmp,
+        again = BatchWriter(kind="evaluate", mid=MID, business_date=date(2026, 11, 24), out_dir=tmp, now=lambda: datetime(2026, 11, 25, tzinfo=timezone.utc),
                             rows_per_file=per_file, default_expiry=timedelta(days=22)).write([rows])  # fmt: skip
         assert read_manifest(again["manifest"]).files == manifest.files  # byte-identical rerun
 

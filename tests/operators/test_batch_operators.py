@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.dags.support import SQL, FlexWorld, ack_parser_fix, fresh_database
+from tests.dags.support import SQL, FlexWorld, fresh_database
 from tests.fixtures.sandbox import SandboxProcess
 
 TOKEN_TTL = 600.0
@@ -32,7 +32,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlexWorld]:
     try:
         with fresh_database("flex_batchops") as db:
             w = FlexWorld(base, db, sandbox, mp)
-            ack_parser_fix(base, mp)
             w.generate(rows=45, bad_share=0.1, approved_share=0.0)
             try:
                 yield w
