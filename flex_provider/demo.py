@@ -254,16 +254,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  merchant orders     {counts['orders_by_status']}")
         print(f"  log                 {log_path}")
         print()
-        print("To explore the same setup in the Airflow UI (start the sandbox again first:")
-        print(f"  {sys.executable} -m flex_provider.sandbox serve --data-dir {work / 'sandbox'} ), then run:")
+        print("To explore the same setup in the Airflow UI, start the sandbox again (it keeps its keys and")
+        print(
+            "credentials, picks new ports), then read its connections from sandbox.json (never printed here:"
+        )
+        print("they hold the app secret) and start Airflow:")
+        print(f"  {sys.executable} -m flex_provider.sandbox serve --data-dir {work / 'sandbox'} &")
+        info_file = shlex.quote(str(work / "sandbox" / "sandbox.json"))
+        for conn_id in ("flex_default", "flex_sftp_default"):
+            read = f"import json; print(json.load(open({info_file!r}))['airflow_connections']['{conn_id}'])"
+            print(f'  export AIRFLOW_CONN_{conn_id.upper()}="$({sys.executable} -c "{read}")"')
         exports = " ".join(
-            f"{k}={shlex.quote(v)}" for k, v in env.items() if k.startswith(("AIRFLOW", "FLEX"))
+            f"{k}={shlex.quote(v)}"
+            for k, v in env.items()
+            if k.startswith(("AIRFLOW", "FLEX"))
+            and k not in ("AIRFLOW_CONN_FLEX_DEFAULT", "AIRFLOW_CONN_FLEX_SFTP_DEFAULT")
         )
         print(f"  env {exports} {_bin('airflow')} standalone")
-        print("(the sandbox keeps its keys and credentials in its data dir, but picks new ports: re-read")
-        print(
-            f"  {work / 'sandbox' / 'sandbox.json'} for AIRFLOW_CONN_FLEX_DEFAULT / AIRFLOW_CONN_FLEX_SFTP_DEFAULT)"
-        )
         say("done")
         return 0
     finally:
