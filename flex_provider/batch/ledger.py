@@ -70,6 +70,8 @@ ALLOWED_FROM: dict[str, tuple[str, ...]] = {
 }
 
 metadata = MetaData()
+#: Advisory-lock key that serializes the ledger's table creation on PostgreSQL ("flexddl" in ASCII).
+_DDL_LOCK_KEY = 0x666C6578_64646C
 
 batch_files = Table(
     "flex_batch_files",
@@ -300,7 +302,12 @@ class FlexLedger:
 
     def _ensure(self) -> None:
         if not self._ready:
-            metadata.create_all(self.engine, checkfirst=True)
+            with self.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    # Two tasks (two days of a backfill) may create the tables at once; PostgreSQL's
+                    # CREATE TABLE is not safe under that race, so creation is serialized by a lock.
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DDL_LOCK_KEY})
+                metadata.create_all(conn, checkfirst=True)
             self._ready = True
 
     def _begin(self) -> AbstractContextManager[Connection]:
