@@ -26,4 +26,4 @@ bench-smoke: setup
 	$(PY) bench/run_all.py --smoke
 
 lock:
-	uv pip compile pyproject.toml --extra test --extra postgres -o requirements.lock -q -p 3.11
+	uv pip compile pyproject.toml --extra test --extra postgres --extra celery -o requirements.lock -q -p 3.11

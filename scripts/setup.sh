@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 apt_needed=()
 [ -x /usr/sbin/sshd ] || apt_needed+=(openssh-server)
 command -v docker-compose >/dev/null || apt_needed+=(docker-compose)
+# Debian's Chromium drives the checkout page test (Playwright cannot download its own browser here).
+[ -x /usr/bin/chromium ] || apt_needed+=(chromium)
 if [ ${#apt_needed[@]} -gt 0 ]; then
   echo "setup: installing ${apt_needed[*]}"
   export DEBIAN_FRONTEND=noninteractive
