@@ -234,6 +234,32 @@ def ours_child(out_dir: str, limit: int | None = None) -> dict[str, Any]:
     }
 
 
+def model_floor(out_dir: Path) -> dict[str, Any]:
+    """
+    Wall time of pydantic alone validating the rows we shipped (one ``list[EvaluateRequest]`` per file).
+
+    Every shipped row goes through the row model once; this is the least that costs, whatever the rest
+    of the pipeline does, so it bounds how close ours can get to the baseline.
+    """
+    from pydantic import TypeAdapter
+
+    from flex_provider.models.api import EvaluateRequest
+
+    adapter = TypeAdapter(list[EvaluateRequest])
+    files = sorted(out_dir.glob("evaluate_*.json"))
+    arrays = []
+    rows = 0
+    for path in files:
+        lines = path.read_bytes().split(b"\n")
+        body = [ln.rstrip(b",") for ln in lines[1:] if ln and ln not in (b"]}", b"]")]
+        rows += len(body)
+        arrays.append(b"[" + b",".join(body) + b"]")
+    with timed() as t:
+        for data in arrays:
+            adapter.validate_json(data)
+    return {"model_validate_s": t(), "rows": rows, "files": len(files)}
+
+
 def run_ours(
     db: PgDatabase,
     sshd: Any,
@@ -271,6 +297,8 @@ def measure(
             work = Path(tmp)
             ours = run_ours(db, sshd, sandbox, work / "ours", profile=profile)
             log(f"ship ours: {json.dumps(ours)}")
+            ours["floor"] = model_floor(work / "ours" / "out")
+            log(f"ship model floor: {json.dumps(ours['floor'])}")
             sshd.clear("inbound")
             base = run_baseline(db, sshd, work / "baseline", ours["files"])
             log(f"ship baseline: {json.dumps(base)}")
@@ -310,6 +338,11 @@ def main() -> int:
         extra={"ours": ours, "baseline": base, "expected_files": expected_files},
     )
     report([result], args.json_out)
+    floor = ours["floor"]["model_validate_s"]
+    print(
+        f"  floor ship: pydantic validating the {ours['floor']['rows']} shipped rows alone takes {floor:.3f} s"
+        f" = {floor / base['wall_s']:.2f}x the baseline's whole run (target {TARGET:g}x)"
+    )
     return 0
 
 

@@ -33,6 +33,7 @@ from sqlalchemy import (
     DateTime,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
     Text,
@@ -509,6 +510,31 @@ class FlexLedger:
                 for row in conn.execution_options(yield_per=BATCH_SIZE).execute(query).mappings():
                     yield self._row_dict(row)
 
+    def rows_query(
+        self,
+        mid: str,
+        kind: str = "evaluate",
+        *,
+        columns: Sequence[str] | None = None,
+        updated_since: datetime | None = None,
+        statuses: Sequence[str] | None = None,
+        exclude_statuses: Sequence[str] | None = None,
+    ) -> Select[Any]:
+        """
+        The SELECT behind :meth:`iter_rows` (``columns``: a subset, in this order), for callers that run
+        it server-side, e.g. ``INSERT ... SELECT`` into another table of the same database.
+        """
+        self._ensure()
+        picked = [batch_rows.c[c] for c in columns] if columns else [batch_rows]
+        query = select(*picked).where(batch_rows.c.mid == mid, batch_rows.c.kind == kind)
+        if updated_since is not None:
+            query = query.where(batch_rows.c.updated_at >= updated_since)
+        if statuses is not None:
+            query = query.where(batch_rows.c.status.in_(list(statuses)))
+        if exclude_statuses:
+            query = query.where(batch_rows.c.status.not_in(list(exclude_statuses)))
+        return query
+
     def iter_rows(
         self,
         mid: str,
@@ -519,14 +545,9 @@ class FlexLedger:
         exclude_statuses: Sequence[str] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Stream ledger rows of one merchant and kind (all columns), filtered by update time and status."""
-        self._ensure()
-        query = select(batch_rows).where(batch_rows.c.mid == mid, batch_rows.c.kind == kind)
-        if updated_since is not None:
-            query = query.where(batch_rows.c.updated_at >= updated_since)
-        if statuses is not None:
-            query = query.where(batch_rows.c.status.in_(list(statuses)))
-        if exclude_statuses:
-            query = query.where(batch_rows.c.status.not_in(list(exclude_statuses)))
+        query = self.rows_query(
+            mid, kind, updated_since=updated_since, statuses=statuses, exclude_statuses=exclude_statuses
+        )
         with self.engine.connect() as conn:
             for row in (
                 conn.execution_options(yield_per=BATCH_SIZE)

@@ -46,6 +46,16 @@ def engine_for_conn(conn_id: str) -> Engine:
     return get_engine()
 
 
+def same_database(a: Engine, b: Engine) -> bool:
+    """True when two engines reach the same database (dialect, host, port, database), drivers aside."""
+    ua, ub = a.url, b.url
+    return (
+        a.dialect.name == b.dialect.name
+        and (ua.host, ua.port, ua.database, ua.username) == (ub.host, ub.port, ub.database, ub.username)
+        and ua.database not in (None, "", ":memory:")
+    )
+
+
 def utc_text(value: datetime | None = None) -> str:
     """An instant as ``YYYY-MM-DDTHH:MM:SSZ`` (sortable text on SQLite, parsed by PostgreSQL)."""
     value = value or datetime.now(timezone.utc)

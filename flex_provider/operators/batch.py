@@ -20,7 +20,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-    from sqlalchemy import Connection
+    from sqlalchemy import Connection, Select
 
 MERCHANT_CONN_ID = "flex_merchant_db"
 LEDGER_CONN_ID = "flex_ledger_db"
@@ -190,9 +190,11 @@ class WriteBatchOperator(BaseOperator):
         result = conn.execution_options(stream_results=True, yield_per=self.chunk_size).execute(
             text(_read_sql(self.sql)), dict(self.parameters or {})
         )
+        keys = tuple(result.keys())
         seen = 0
-        for part in result.mappings().partitions(self.chunk_size):
-            rows = [dict(r) for r in part]
+        # Plain tuples zipped with the column names: a RowMapping a row costs several times more.
+        for part in result.tuples().partitions(self.chunk_size):
+            rows = [dict(zip(keys, r)) for r in part]
             if limit is not None and seen + len(rows) > limit:
                 rows = rows[: limit - seen]
             seen += len(rows)
@@ -659,13 +661,54 @@ class ReconcileOrdersOperator(BaseOperator):
         self.sweep_as_of = sweep_as_of
         self.lookback_days = lookback_days
 
-    def _apply(self, engine: Any, rows: Iterator[tuple[Any, ...]] | list[tuple[Any, ...]]) -> tuple[int, int]:
+    def _apply(
+        self,
+        engine: Any,
+        rows: Iterator[tuple[Any, ...]] | list[tuple[Any, ...]] | None,
+        *,
+        server_side: Select[Any] | None = None,
+    ) -> tuple[int, int]:
+        """
+        Stage outcomes and run ``apply_sql``. ``server_side``: a SELECT of the outcome columns in the
+        merchant database itself, staged with ``INSERT ... SELECT`` (no row travels through Python).
+        """
+        from sqlalchemy import column, insert, table
+
         from flex_provider.merchant.db import run_script, stage_rows, staging_table, utc_text
 
         with engine.begin() as conn, staging_table(conn, OUTCOME_STAGE, OUTCOME_TYPES):
-            staged = stage_rows(conn, OUTCOME_STAGE, OUTCOME_COLUMNS, rows)
+            if server_side is not None:
+                stage = table(OUTCOME_STAGE, *(column(c) for c in OUTCOME_COLUMNS))
+                staged = conn.execute(insert(stage).from_select(list(OUTCOME_COLUMNS), server_side)).rowcount
+                conn.exec_driver_sql(f"ANALYZE {OUTCOME_STAGE}")
+            else:
+                staged = stage_rows(conn, OUTCOME_STAGE, OUTCOME_COLUMNS, rows or [])
             counts = run_script(conn, _read_sql(self.apply_sql), {"now": utc_text()}) if staged else []
         return staged, sum(c for c in counts if c and c > 0)
+
+    def _ledger_query(self, engine: Any, mid: str) -> Select[Any] | None:
+        """
+        The ledger's outcomes as a SELECT when the ledger lives in the merchant's PostgreSQL database
+        (the common set-up): staging them server-side skips a round trip through Python for each row.
+        """
+        from flex_provider.batch.ledger import FlexLedger
+        from flex_provider.merchant.db import same_database
+
+        if engine.dialect.name != "postgresql":
+            return None
+        ledger = FlexLedger(self.ledger_conn_id)
+        try:
+            if not same_database(engine, ledger.engine):
+                return None
+            return ledger.rows_query(
+                mid,
+                "evaluate",
+                columns=("order_id", "order_session_key", "status", "confirmation_id", "amount", "result_at"),
+                updated_since=datetime.now(timezone.utc) - timedelta(days=self.lookback_days),
+                exclude_statuses=("SHIPPED",),
+            )
+        finally:
+            ledger.engine.dispose()
 
     def _ledger_rows(self, mid: str) -> Iterator[tuple[Any, ...]]:
         from flex_provider.batch.ledger import FlexLedger
@@ -769,7 +812,12 @@ class ReconcileOrdersOperator(BaseOperator):
         engine = engine_for_conn(self.merchant_conn_id)
         out: dict[str, Any] = {}
         try:
-            out["ledger_staged"], out["ledger_updated"] = self._apply(engine, self._ledger_rows(mid))
+            query = self._ledger_query(engine, mid)
+            out["ledger_staged"], out["ledger_updated"] = (
+                self._apply(engine, None, server_side=query)
+                if query is not None
+                else self._apply(engine, self._ledger_rows(mid))
+            )
             webhook_rows = self._webhook_rows()
             out["webhook_staged"], out["webhook_updated"] = self._apply(engine, webhook_rows)
             out["swept"] = 0

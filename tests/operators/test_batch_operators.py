@@ -286,3 +286,20 @@ def test_reconcile_on_postgres_webhooks_never_backwards_and_sweep(world: FlexWor
         settled = r["rescued_count"] + r["expired_count"]
         if settled:
             assert float(r["recovery_rate"]) == pytest.approx(r["rescued_count"] / settled, abs=1e-4)
+
+
+def test_reconcile_stages_ledger_outcomes_server_side_exactly_as_python_would(world: FlexWorld) -> None:
+    """Ledger and merchant tables share this database: the staging SELECT runs there, same rows."""
+    from flex_provider.merchant.db import utc_text
+    from flex_provider.operators.batch import ReconcileOrdersOperator
+
+    op = ReconcileOrdersOperator(task_id="reconcile", apply_sql="SELECT 1", sweep=False)
+    query = op._ledger_query(world.engine, world.mid)
+    assert query is not None, "same PostgreSQL database, yet the rows would go through Python"
+    with world.engine.connect() as conn:
+        server = sorted(
+            (*r[:5], utc_text(r[5]) if r[5] is not None else None) for r in conn.execute(query).tuples()
+        )
+    through_python = sorted(op._ledger_rows(world.mid))
+    assert through_python, "the world has settled outcomes by now"
+    assert server == through_python
