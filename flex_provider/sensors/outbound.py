@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowException
 
+from flex_provider.batch import OUTBOUND_PATTERNS
 from flex_provider.exceptions import FlexHostKeyMismatchError
-from flex_provider.triggers.outbound import DEFAULT_PATTERNS, FlexOutboundFileTrigger
 
 if TYPE_CHECKING:
     # The SFTP stack (paramiko, asyncssh) loads only when a task runs, never when a DAG file is parsed.
@@ -44,7 +44,7 @@ class FlexOutboundFileSensor(BaseSensorOperator):
         *,
         sftp_conn_id: str = "flex_sftp_default",
         ledger_conn_id: str | None = None,
-        patterns: Sequence[str] = DEFAULT_PATTERNS,
+        patterns: Sequence[str] = OUTBOUND_PATTERNS,
         exclude: Sequence[str] = (),
         outbound_dir: str | None = None,
         settle_interval: float = 5.0,
@@ -98,6 +98,9 @@ class FlexOutboundFileSensor(BaseSensorOperator):
         self._defer()
 
     def _defer(self) -> None:
+        # Imported here: the trigger pulls in Airflow's trigger machinery, which DAG parsing never needs.
+        from flex_provider.triggers.outbound import FlexOutboundFileTrigger
+
         excluded = self._excluded()
         if excluded:
             # Keep the trigger's kwargs small: only processed names still lying in the folder matter.

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from flex_provider.batch import OUTBOUND_PATTERNS
 from flex_provider.exceptions import FlexHostKeyMismatchError
 
 if TYPE_CHECKING:
     from flex_provider.hooks.sftp import FlexSftpAsyncHook, RemoteFile
 
-DEFAULT_PATTERNS = ("ack_*.json", "result_*.json")
 
 
 def _asyncssh_error() -> type[Exception]:
@@ -45,7 +45,7 @@ class FlexOutboundFileTrigger(BaseTrigger):
         self,
         *,
         sftp_conn_id: str = "flex_sftp_default",
-        patterns: Iterable[str] = DEFAULT_PATTERNS,
+        patterns: Iterable[str] = OUTBOUND_PATTERNS,
         exclude: Iterable[str] = (),
         outbound_dir: str | None = None,
         poke_interval: float = 60.0,
