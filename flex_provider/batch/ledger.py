@@ -39,6 +39,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    any_,
     case,
     create_engine,
     exists,
@@ -50,6 +51,7 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine
 
 from flex_provider.models.batch import AckFile, ResultFile, ResultRow
@@ -731,10 +733,17 @@ class FlexLedger:
         """
         found: set[str] = set()
         ids = list(dict.fromkeys(order_ids))
+        # PostgreSQL takes the whole list as one array parameter; elsewhere IN lists of bounded size.
+        on_pg = self.dialect == "postgresql"
         with self._begin() as conn:
-            for batch in _batches(ids, _IN_CHUNK):
+            for batch in _batches(ids, max(len(ids), 1) if on_pg else _IN_CHUNK):
+                member = (
+                    batch_rows.c.order_id == any_(literal(batch, ARRAY(String)))
+                    if on_pg
+                    else batch_rows.c.order_id.in_(batch)
+                )
                 query = select(batch_rows.c.order_id).where(
-                    batch_rows.c.mid == mid, batch_rows.c.kind == kind, batch_rows.c.order_id.in_(batch)
+                    batch_rows.c.mid == mid, batch_rows.c.kind == kind, member
                 )
                 if exclude_business_date is not None:
                     query = query.where(batch_rows.c.business_date != exclude_business_date)
