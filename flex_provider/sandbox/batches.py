@@ -534,19 +534,21 @@ class BatchProcessor:
         with self._lock:
             self._db.executemany("DELETE FROM sftp_result_outbox WHERE id = ?", [(i,) for i in ids])
 
+    def _next_result_file(self) -> tuple[Path, list[int], bytes] | None:
+        """The next result file to write: its path, its outbox ids and its bytes (None when none)."""
+        batch = self._next_batch()
+        if batch is None:
+            return None
+        mid, path, ids, rows, generated, n = batch
+        env = {"fileType": "result", "mid": mid, "generatedAtUtc": generated, "fileNumber": n, "rowCount": len(rows)}
+        return path, ids, line_layout(env, rows)
+
     def flush_results(self) -> list[str]:
         """Write every pending result row now (files of at most 2000 rows, atomically); returns names."""
         names = []
-        while (batch := self._next_batch()) is not None:
-            mid, path, ids, rows, generated, n = batch
-            env = {
-                "fileType": "result",
-                "mid": mid,
-                "generatedAtUtc": generated,
-                "fileNumber": n,
-                "rowCount": len(rows),
-            }
-            write_atomic(path, line_layout(env, rows))
+        while (found := self._next_result_file()) is not None:
+            path, ids, data = found
+            write_atomic(path, data)
             self._done(ids)
             names.append(path.name)
         return names
@@ -554,16 +556,8 @@ class BatchProcessor:
     async def _flush_results_slowly(self) -> list[str]:
         """Fault mode: write each result file directly under its final name in 4 chunks, slowly."""
         names = []
-        while (batch := self._next_batch()) is not None:
-            mid, path, ids, rows, generated, n = batch
-            env = {
-                "fileType": "result",
-                "mid": mid,
-                "generatedAtUtc": generated,
-                "fileNumber": n,
-                "rowCount": len(rows),
-            }
-            data = line_layout(env, rows)
+        while (found := self._next_result_file()) is not None:
+            path, ids, data = found
             step = max(1, -(-len(data) // 4))
             for i in range(0, len(data), step):
                 _write_chunk(path, data[i : i + step], append=i > 0)
