@@ -29,9 +29,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.fixtures.sshd import SftpEndpoint, running_sshd, sshd_usable
+
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
-SSHD = "/usr/sbin/sshd"
 PG_ADMIN_DSN = os.environ.get("FLEX_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 if str(REPO) not in sys.path:
@@ -333,142 +334,17 @@ def fresh_database(prefix: str = "flex_bench", *, private: bool | None = None) -
 # --- OpenSSH sshd -------------------------------------------------------------------------------
 
 
-@dataclass
-class Sshd:
-    """A private OpenSSH sshd (key auth, internal-sftp in a chroot jail) on 127.0.0.1."""
-
-    port: int
-    username: str
-    client_key: Path
-    host_key: str
-    root: Path
-    known_hosts: Path
-
-    def conn_json(self, **extra: object) -> str:
-        """JSON of an ``sftp`` Airflow connection (``compress`` false, host key pinned)."""
-        merged: dict[str, object] = {
-            "key_file": str(self.client_key),
-            "host_key": self.host_key,
-            "compress": False,
-            "inbound_dir": "inbound",
-            "outbound_dir": "outbound",
-        }
-        merged.update(extra)
-        return json.dumps(
-            {
-                "conn_type": "sftp",
-                "host": "127.0.0.1",
-                "port": self.port,
-                "login": self.username,
-                "extra": merged,
-            }
-        )
-
-    def sftp_args(self) -> list[str]:
-        """OpenSSH ``sftp`` client arguments for this server (batch mode, pinned host key)."""
-        return [
-            "sftp", "-q", "-P", str(self.port), "-i", str(self.client_key),
-            "-o", f"UserKnownHostsFile={self.known_hosts}", "-o", "StrictHostKeyChecking=yes",
-            "-o", "BatchMode=yes", "-o", "Compression=no",
-        ]  # fmt: skip
-
-    def clear(self, sub: str = "inbound") -> None:
-        """Empty a folder of the jail between runs."""
-        folder = self.root / sub
-        for p in folder.iterdir():
-            if p.is_dir():
-                shutil.rmtree(p)
-            else:
-                p.unlink()
-
-
-def _keygen(path: Path) -> str:
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "flex-bench", "-f", str(path)],
-        check=True,
-        capture_output=True,
-    )
-    return " ".join(path.with_suffix(".pub").read_text().split()[:2])
-
-
 @contextlib.contextmanager
-def sshd_server() -> Iterator[Sshd]:
-    """
-    Start OpenSSH sshd on a free 127.0.0.1 port, jail under ``/srv`` (ChrootDirectory refuses ``/tmp``).
-
-    Same set-up as ``tests/fixtures/sshd.py`` (that module exposes only a pytest fixture, no helper).
-    """
-    if not os.path.exists(SSHD) or os.geteuid() != 0:
+def sshd_server() -> Iterator[SftpEndpoint]:
+    """OpenSSH sshd on 127.0.0.1 for the SFTP benches: the test suite's own set-up (``tests/fixtures/sshd``)."""
+    if not sshd_usable():
         raise RuntimeError("the SFTP benches need /usr/sbin/sshd and root (ChrootDirectory)")
     etc = Path(tempfile.mkdtemp(prefix="flex-bench-sshd-"))
-    host_key_line = _keygen(etc / "host_ed25519")
-    client_pub = _keygen(etc / "client_ed25519")
-    (etc / "authorized_keys").write_text(client_pub + "\n")
-    (etc / "authorized_keys").chmod(0o600)
-    jail = Path(f"/srv/flex-bench-{secrets.token_hex(4)}")
-    jail.mkdir(mode=0o755, parents=True)
-    os.chmod(jail, 0o755)
-    for sub in ("inbound", "outbound"):
-        (jail / sub).mkdir()
-    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-    log_path = etc / "sshd.log"
-    proc: subprocess.Popen | None = None
     try:
-        port = free_port()
-        config = etc / "sshd_config"
-        config.write_text(
-            "\n".join(
-                [
-                    f"ListenAddress 127.0.0.1:{port}",
-                    f"HostKey {etc / 'host_ed25519'}",
-                    f"AuthorizedKeysFile {etc / 'authorized_keys'}",
-                    f"PidFile {etc / 'sshd.pid'}",
-                    "StrictModes no",
-                    "PermitRootLogin prohibit-password",
-                    "PubkeyAuthentication yes",
-                    "PasswordAuthentication no",
-                    "KbdInteractiveAuthentication no",
-                    "UsePAM no",
-                    "AllowTcpForwarding no",
-                    "X11Forwarding no",
-                    "PrintMotd no",
-                    "LogLevel ERROR",
-                    "MaxStartups 100",
-                    "Subsystem sftp internal-sftp",
-                    f"ChrootDirectory {jail}",
-                    "ForceCommand internal-sftp -d /",
-                    "",
-                ]
-            )
-        )
-        with log_path.open("ab") as out:
-            proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdout=out, stderr=out)
-        deadline = time.monotonic() + 15
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"sshd exited: {log_path.read_text()[-2000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                    if s.recv(64).startswith(b"SSH-"):
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"sshd did not listen: {log_path.read_text()[-2000:]}")
-            time.sleep(0.05)
-        known = etc / "known_hosts"
-        known.write_text(f"[127.0.0.1]:{port} {host_key_line}\n")
-        yield Sshd(
-            port=port,
-            username="root",
-            client_key=etc / "client_ed25519",
-            host_key=host_key_line,
-            root=jail,
-            known_hosts=known,
-        )
+        # Many short sessions at once (the upload bench): raise sshd's unauthenticated-connection cap.
+        with running_sshd(etc, "flex-bench", max_startups=100) as endpoint:
+            yield endpoint
     finally:
-        stop_process(proc)
-        shutil.rmtree(jail, ignore_errors=True)
         shutil.rmtree(etc, ignore_errors=True)
 
 
