@@ -9,22 +9,20 @@ outbound files and read the merchant DB back for the checks.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.fixtures.postgres import PG_HOST, PG_PORT, PG_USER
+from tests.fixtures.postgres import fresh_database, pg_conn_json, pg_url
 from tests.fixtures.sandbox import SandboxProcess
+
+__all__ = ["DAGS", "SQL", "FlexWorld", "fresh_database", "pg_url"]  # what the DAG-level tests import
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
@@ -32,48 +30,6 @@ SQL = DAGS / "sql"
 EXPIRY_DAYS = 21
 #: Sandbox seconds that take every order of the test days past its rescue window (expiry = day + 22 d).
 PAST_WINDOW_SECONDS = (EXPIRY_DAYS + 4) * 86400
-
-
-# -- PostgreSQL ----------------------------------------------------------------------------------
-
-
-def _admin():
-    import psycopg2
-
-    conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", connect_timeout=3)
-    conn.autocommit = True
-    return conn
-
-
-@contextmanager
-def fresh_database(prefix: str) -> Iterator[str]:
-    """A new, empty database on the local server (dropped WITH (FORCE) afterwards); skips without one."""
-    psycopg2 = pytest.importorskip("psycopg2")
-    try:
-        admin = _admin()
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not available at {PG_HOST}:{PG_PORT}: {exc}")
-    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield name
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
-def pg_url(name: str) -> str:
-    """SQLAlchemy URL of a database on the local server."""
-    return f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
-
-
-def pg_conn_json(name: str) -> str:
-    """``AIRFLOW_CONN_*`` JSON of a database on the local server."""
-    return json.dumps(
-        {"conn_type": "postgres", "host": PG_HOST, "port": PG_PORT, "login": PG_USER, "schema": name}
-    )
 
 
 # -- Airflow metadata DB (for dag.test()) ---------------------------------------------------------

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.dags.support import DAGS, FlexWorld, fresh_database, pg_url
+from tests.dags.support import DAGS, FlexWorld
+from tests.fixtures.postgres import fresh_database, pg_url
 from tests.fixtures.sandbox import SandboxProcess
 
 pytestmark = pytest.mark.slow

@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.dags.support import SQL, FlexWorld, fresh_database
+from tests.dags.support import SQL, FlexWorld
+from tests.fixtures.postgres import fresh_database
 from tests.fixtures.sandbox import SandboxProcess
 
 TOKEN_TTL = 600.0
