@@ -13,6 +13,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ import pytest
 from tests.fixtures.postgres import fresh_database, pg_conn_json, pg_url
 from tests.fixtures.sandbox import SandboxProcess
 
-__all__ = ["DAGS", "SQL", "FlexWorld", "fresh_database", "pg_url"]  # what the DAG-level tests import
+__all__ = ["DAGS", "SQL", "FlexWorld", "flex_world", "fresh_database", "pg_url"]  # what the DAG-level tests import
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
@@ -227,3 +229,23 @@ def check_every_decline_accounted(world: FlexWorld, day: date) -> dict[str, int]
     assert not lost, f"{day}: declines neither shipped nor rejected: {lost}"
     assert rows, f"no declines generated for {day}"
     return {"declines": len(rows), "shipped": len(shipped), "rejected": len(rejected)}
+
+
+@contextmanager
+def flex_world(
+    base: Path, db_prefix: str, *, seed: int, rows: int, bad_share: float, approved_share: float
+) -> Iterator[FlexWorld]:
+    """A sandbox subprocess and a fresh merchant database with generated orders, torn down on exit."""
+    mp = pytest.MonkeyPatch()
+    sandbox = SandboxProcess(base / "sandbox", ["--seed", str(seed)]).start()
+    try:
+        with fresh_database(db_prefix) as db:
+            world = FlexWorld(base, db, sandbox, mp)
+            world.generate(rows=rows, bad_share=bad_share, approved_share=approved_share)
+            try:
+                yield world
+            finally:
+                world.dispose()
+    finally:
+        mp.undo()
+        sandbox.stop()

@@ -20,31 +20,20 @@ import pytest
 from tests.dags.support import (
     FlexWorld,
     check_every_decline_accounted,
-    fresh_database,
+    flex_world,
     migrate_airflow_db,
     run_dag,
     task_states,
 )
-from tests.fixtures.sandbox import SandboxProcess
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlexWorld]:
     migrate_airflow_db()
-    mp = pytest.MonkeyPatch()
-    base = tmp_path_factory.mktemp("dag-runs")
-    sandbox = SandboxProcess(base / "sandbox", ["--seed", "5"]).start()
-    try:
-        with fresh_database("flex_dagruns") as db:
-            w = FlexWorld(base, db, sandbox, mp)
-            w.generate(rows=90, bad_share=0.1, approved_share=0.2)
-            try:
-                yield w
-            finally:
-                w.dispose()
-    finally:
-        mp.undo()
-        sandbox.stop()
+    with flex_world(
+        tmp_path_factory.mktemp("dag-runs"), "flex_dagruns", seed=5, rows=90, bad_share=0.1, approved_share=0.2
+    ) as w:
+        yield w
 
 
 def _ok(dr: object) -> None:

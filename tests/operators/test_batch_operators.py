@@ -18,29 +18,17 @@ from typing import Any
 
 import pytest
 
-from tests.dags.support import SQL, FlexWorld
-from tests.fixtures.postgres import fresh_database
-from tests.fixtures.sandbox import SandboxProcess
+from tests.dags.support import SQL, FlexWorld, flex_world
 
 TOKEN_TTL = 600.0
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlexWorld]:
-    mp = pytest.MonkeyPatch()
-    base = tmp_path_factory.mktemp("batch-ops")
-    sandbox = SandboxProcess(base / "sandbox", ["--seed", "9"]).start()
-    try:
-        with fresh_database("flex_batchops") as db:
-            w = FlexWorld(base, db, sandbox, mp)
-            w.generate(rows=45, bad_share=0.1, approved_share=0.0)
-            try:
-                yield w
-            finally:
-                w.dispose()
-    finally:
-        mp.undo()
-        sandbox.stop()
+    with flex_world(
+        tmp_path_factory.mktemp("batch-ops"), "flex_batchops", seed=9, rows=45, bad_share=0.1, approved_share=0.0
+    ) as w:
+        yield w
 
 
 def _extract(world: FlexWorld, day: date) -> dict[str, Any]:
