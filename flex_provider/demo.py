@@ -14,6 +14,7 @@ The end-to-end demo (``python -m flex_provider.demo``, ``make demo``): everythin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
@@ -70,11 +71,9 @@ class Sandbox:
                     f"sandbox exited ({self.proc.returncode}); see {self.data_dir / 'sandbox.log'}"
                 )
             if info.exists():
-                try:
+                with contextlib.suppress(ValueError):  # half-written: read it again next round
                     self.info = json.loads(info.read_text())
                     return self
-                except ValueError:
-                    pass
             time.sleep(0.1)
         self.stop()
         raise TimeoutError("sandbox did not start")

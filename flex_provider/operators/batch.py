@@ -9,6 +9,7 @@ built by :class:`~flex_provider.batch.writer.BatchWriter`, state lives in the
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
@@ -575,10 +576,8 @@ class ProcessOutboundOperator(BaseOperator):
                 hook.move_outbound(name, self.quarantine_subdir)
             # Files processed earlier but still lying in the folder (a crash before the move): archive now.
             for name in set(names) & done:
-                try:
+                with contextlib.suppress(FileNotFoundError):  # another run archived it meanwhile
                     hook.move_outbound(name, self.archive_subdir)
-                except FileNotFoundError:
-                    pass
         self.log.info(
             "Outbound: %d processed, %d quarantined, %d skipped",
             len(summary.get("processed", [])),

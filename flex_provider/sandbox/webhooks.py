@@ -14,6 +14,7 @@ copy), ``reorder`` (random hold back of up to ``max(delay_ms, 200)`` ms and shuf
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -185,12 +186,10 @@ class WebhookSender:
         loop, wake = self._loop, self._wake
         if loop is None or wake is None or loop.is_closed():
             return
-        try:
+        with contextlib.suppress(RuntimeError):  # no running loop in this thread
             if asyncio.get_running_loop() is loop:
                 wake.set()
                 return
-        except RuntimeError:
-            pass
         loop.call_soon_threadsafe(wake.set)
 
     def redeliver_now(self) -> int:
@@ -313,10 +312,8 @@ class WebhookSender:
                 else:
                     wait = 1.0
                 self._wake.clear()
-                try:
+                with contextlib.suppress(asyncio.TimeoutError):  # woken early, or the wait ran out
                     await asyncio.wait_for(self._wake.wait(), timeout=wait)
-                except asyncio.TimeoutError:
-                    pass
 
     async def wait_idle(self, timeout: float = 30.0) -> bool:
         """Wait until no row is pending (for tests); False on timeout."""
