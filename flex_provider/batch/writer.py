@@ -126,17 +126,18 @@ COLUMN_ALIASES = {"declined_at": "transaction_at", "approved_at": "transaction_a
 CONTROL_COLUMNS = frozenset({"mid", "idempotency_key", "sequence_number"})
 _EVALUATE_ONLY = frozenset({"expiry_date_utc"})
 
-#: Active ISO 4217 alphabetic codes (List One, 2025 amendments: XCG in, ANG/HRK/SLL/ZWL out). XTS (testing)
+#: Active ISO 4217 alphabetic codes (List One as of 2026: XCG and XAD in; ANG, HRK, SLL, ZWL and, with
+#: Bulgaria's euro from 2026, BGN out), checked against pycountry 26.2.16's ISO 4217 data. XTS (testing)
 #: and XXX (no currency) are codes but never a payment's currency, so they are left out.
 ISO_4217_CURRENCIES: frozenset[str] = frozenset(
     """
-    AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN BWP BYN BZD
+    AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BHD BIF BMD BND BOB BOV BRL BSD BTN BWP BYN BZD
     CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP
     GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW
     KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN
     NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD
     SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW
-    UZS VED VES VND VUV WST XAF XAG XAU XBA XBB XBC XBD XCD XCG XDR XOF XPD XPF XPT XSU XUA YER ZAR ZMW
+    UZS VED VES VND VUV WST XAD XAF XAG XAU XBA XBB XBC XBD XCD XCG XDR XOF XPD XPF XPT XSU XUA YER ZAR ZMW
     ZWG
     """.split()  # noqa: SIM905 - a table reads better than a 170-item literal
 )
