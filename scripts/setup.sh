@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 apt_needed=()
 [ -x /usr/sbin/sshd ] || apt_needed+=(openssh-server)
 command -v docker-compose >/dev/null || apt_needed+=(docker-compose)
+# Redis is the Celery broker of the scale-out test (tests/deploy/test_celery_run.py).
+command -v redis-server >/dev/null || apt_needed+=(redis-server)
 # Debian's Chromium drives the checkout page test (Playwright cannot download its own browser here).
 [ -x /usr/bin/chromium ] || apt_needed+=(chromium)
 if [ ${#apt_needed[@]} -gt 0 ]; then
@@ -19,6 +21,12 @@ fi
 # PostgreSQL serves the ledger and merchant-DB tests; start it when it is down.
 if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+fi
+
+if command -v redis-cli >/dev/null && ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log || true
 fi
 
 command -v uv >/dev/null || python3 -m pip install -q uv

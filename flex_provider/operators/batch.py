@@ -193,8 +193,8 @@ class WriteBatchOperator(BaseOperator):
         )
         keys = tuple(result.keys())
         seen = 0
-        # Plain tuples zipped with the column names: a RowMapping a row costs several times more.
-        for part in result.tuples().partitions(self.chunk_size):
+        # Rows zipped with the column names: a RowMapping a row costs several times more.
+        for part in result.partitions(self.chunk_size):
             rows = [dict(zip(keys, r)) for r in part]
             if limit is not None and seen + len(rows) > limit:
                 rows = rows[: limit - seen]

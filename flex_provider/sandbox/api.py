@@ -407,6 +407,14 @@ def _admin_router(state: SandboxState, faults: Faults, requests: Counter[str]) -
         """Every order event emitted so far (``seq`` > ``after``)."""
         return state.raw_events(after)
 
+    @router.get("/cards/{token}")
+    def vault_card(token: str) -> JSONResponse:
+        """The vault entry of a card token (BIN, last 4, brand, behaviour; never a PAN), 404 if unknown."""
+        card = state.vault_card(token)
+        if card is None:
+            return JSONResponse(schemas.problem(404, detail="Unknown card token."), status_code=404)
+        return JSONResponse(card)
+
     @router.get("/merchant")
     def merchant() -> dict[str, Any]:
         """The sandbox merchant's credentials (also in sandbox.json)."""

@@ -113,12 +113,17 @@ async def serve_async(
     token_ttl: float = 600.0,
     approve_rate: float = 0.35,
     webhook_url: str | None = None,
+    merchant_db_url: str | None = None,
     batch_poll_interval: float = 0.2,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Run everything until ``stop`` is set (or SIGTERM/SIGINT when run from the CLI)."""
+    """Run everything until ``stop`` is set (or SIGTERM/SIGINT when run from the CLI).
+
+    ``merchant_db_url`` (SQLAlchemy URL) is where the demo checkout page stores card tokens and sense keys.
+    """
     import uvicorn
 
+    from flex_provider.sandbox import checkout, sense
     from flex_provider.sandbox.api import Faults, create_app
     from flex_provider.sandbox.state import SandboxState
 
@@ -174,6 +179,14 @@ async def serve_async(
         routers.append(("/_sandbox/webhooks", webhooks.admin_router(sender)))
 
     app_ = create_app(state, faults=Faults(seed), routers=routers)
+    sense_store = sense.SenseStore(data_dir / "sense.sqlite3", state.clock)
+    closers.append(sense_store)
+    sense.mount(app_, state, sense_store)
+    merchant_db = checkout.MerchantStore(merchant_db_url) if merchant_db_url else None
+    if merchant_db is not None:
+        closers.append(merchant_db)
+        log.info("demo checkout stores into the merchant DB %s", merchant_db.describe())
+    checkout.mount(app_, state, merchant_db)
     sock = _bind(host, port)
     api_port = sock.getsockname()[1]
     config = uvicorn.Config(app_, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=5)
@@ -205,6 +218,7 @@ async def serve_async(
             "sftp_root": str(sftp_root / SFTP_USER),
             "seed": seed,
             "pid": os.getpid(),
+            **checkout.info(f"http://{host}:{api_port}", merchant_db),
         }
         info["airflow_connections"] = {
             "flex_default": json.dumps({
@@ -254,6 +268,9 @@ def serve(
     token_ttl: float = typer.Option(600.0, "--token-ttl", help="Access token lifetime in sandbox seconds."),
     approve_rate: float = typer.Option(0.35, "--approve-rate", help="Share of seeded orders that get approved."),
     webhook_url: str | None = typer.Option(None, "--webhook-url", help="Where to POST signed webhooks."),
+    merchant_db_url: str | None = typer.Option(
+        None, "--merchant-db-url", envvar="FLEX_SANDBOX_MERCHANT_DB_URL",
+        help="SQLAlchemy URL of the merchant DB the demo checkout page stores card tokens in."),
     log_level: str = typer.Option("INFO", "--log-level"),
 ) -> None:
     """Start the sandbox and run until SIGTERM/SIGINT."""
@@ -266,6 +283,7 @@ def serve(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await serve_async(data_dir, host=host, port=port, sftp_port=sftp_port, seed=seed, clock_speed=clock_speed,
-                          token_ttl=token_ttl, approve_rate=approve_rate, webhook_url=webhook_url, stop=stop)
+                          token_ttl=token_ttl, approve_rate=approve_rate, webhook_url=webhook_url,
+                          merchant_db_url=merchant_db_url, stop=stop)
 
     asyncio.run(run())

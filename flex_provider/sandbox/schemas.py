@@ -17,6 +17,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from flex_provider.pci import looks_like_pan
+
 VALIDATION_TITLE = "One or more validation errors occurred."
 
 
@@ -303,3 +305,109 @@ def parse(model: type[FlexModel], body: Any) -> tuple[FlexModel | None, dict[str
         return model.model_validate(body), None
     except ValidationError as exc:
         return None, validation_errors(exc)
+
+
+# --------------------------------------------------------------------------------------------------- SenseJS (ours)
+# Flex documents the SenseJS snippet and that the key travels as ``senseKey`` / ``payment_method.sense_key``,
+# not the wire format between widget.js and Flex: the payload below and the key format are the sandbox's own.
+
+
+class SenseScreen(FlexModel):
+    """``screen`` of a sense payload: what ``window.screen`` and ``devicePixelRatio`` say."""
+
+    width: int = Field(gt=0, le=100_000)
+    height: int = Field(gt=0, le=100_000)
+    avail_width: int | None = Field(default=None, ge=0, le=100_000)
+    avail_height: int | None = Field(default=None, ge=0, le=100_000)
+    color_depth: int | None = Field(default=None, gt=0, le=64)
+    pixel_ratio: float | None = Field(default=None, gt=0, le=16)
+
+
+class SenseTiming(FlexModel):
+    """``timing`` of a sense payload: page-load milestones in ms since navigation start (loading fingerprint)."""
+
+    dom_interactive_ms: float | None = Field(default=None, ge=0, le=3_600_000)
+    dom_content_loaded_ms: float | None = Field(default=None, ge=0, le=3_600_000)
+    load_ms: float = Field(ge=0, le=3_600_000)
+    widget_ms: float = Field(ge=0, le=3_600_000)
+
+
+class SenseCollectRequest(FlexModel):
+    """``POST /sense/collect`` (ours): device, timezone and load signals widget.js sends once per page."""
+
+    mid: str
+    site_id: str | None = None
+    timezone: str = Field(min_length=1, max_length=64)
+    timezone_offset: int = Field(ge=-840, le=840, description="minutes, as Date.getTimezoneOffset()")
+    screen: SenseScreen
+    user_agent: str = Field(min_length=1, max_length=1024)
+    language: str | None = Field(default=None, max_length=35)
+    languages: list[str] | None = Field(default=None, max_length=20)
+    page: str | None = Field(default=None, max_length=2048, description="origin + path; never the query")
+    timing: SenseTiming
+    widget_version: str | None = Field(default=None, max_length=16)
+
+    _mid = field_validator("mid")(_required_text)
+
+    @field_validator("page")
+    @classmethod
+    def _no_query(cls, value: str | None) -> str | None:
+        """Keep origin and path only: a query string may carry order data, which SenseJS never sends."""
+        if value is None:
+            return None
+        return value.split("?", 1)[0].split("#", 1)[0]
+
+
+class SenseCollectResponse(BaseModel):
+    """Answer of ``POST /sense/collect``: the session key the page forwards (``senseKey``, a GUID: ours)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    sense_key: str
+
+
+# --------------------------------------------------------------------------------------------------- merchant demo
+# Not Flex: the demo checkout page stands for the merchant's own page and backend (flex_provider/sandbox/checkout.py).
+
+
+class CheckoutCardRequest(BaseModel):
+    """``POST /demo/checkout/cards``: what the merchant's page sends its backend after /tokenize (never a PAN).
+
+    Strict (unknown keys refused) because it is the merchant's own API: any value that looks like a card
+    number is refused as well, so a PAN cannot reach the merchant DB through this endpoint.
+    """
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    token: str = Field(pattern=r"^[A-Za-z0-9_-]{8,128}$", description="Flex token from /tokenize")
+    sense_key: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{8,64}$")
+    card_bin: str = Field(pattern=r"^\d{6,8}$")
+    card_last4: str = Field(pattern=r"^\d{4}$")
+    exp_month: int = Field(ge=1, le=12)
+    exp_year: int = Field(ge=2000, le=2100)
+    card_brand: str | None = Field(default=None, max_length=16)
+    card_type: str | None = Field(default=None, max_length=16)
+    holder_name: str | None = Field(default=None, max_length=128)
+    first_name: str | None = Field(default=None, max_length=64)
+    last_name: str | None = Field(default=None, max_length=64)
+    email: str | None = Field(default=None, max_length=255)
+    subscription_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    plan_code: str = Field(default="plus-monthly", max_length=32)
+    price_cents: int = Field(default=1999, gt=0)
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_pan(cls, value: Any) -> Any:
+        if looks_like_pan(value):
+            raise ValueError("looks like a card number: send the Flex token, BIN and last 4 only")
+        return value
+
+
+class CheckoutCardResponse(BaseModel):
+    """Answer of ``POST /demo/checkout/cards``: whether the merchant DB got the card, and where."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    stored: bool
+    card_token_id: int | None = None
+    subscription_id: str | None = None
+    customer_id: str | None = None
+    message: str

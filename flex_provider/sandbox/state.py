@@ -63,6 +63,7 @@ TEST_CARDS: dict[str, str] = {
     "4000002760003184": "approve",
     "4000300011112220": "decline",
     "4111111111111111": "challenge",
+    "51002600235851": "approve",  # Mastercard (14 digits)
 }
 
 REFUND_PARTIAL_CAP = Decimal("0.60")
@@ -419,9 +420,12 @@ class SandboxState:
         assert isinstance(req, TokenizeRequest)
         cc = req.payment_method.credit_card
         pan = cc.number
+        if pan not in TEST_CARDS:  # ours: only whitelisted test cards, never real card data (flex-api.md 5.4)
+            return 400, problem(400, {"PaymentMethod.CreditCard.Number": [
+                "Only whitelisted test cards can be tokenized in the sandbox."]})
         bin6, last4 = pan[:6], pan[-4:]
         brand = card_brand(pan)
-        behaviour = TEST_CARDS.get(pan, "seeded")
+        behaviour = TEST_CARDS[pan]
         fingerprint = hmac.new(self._jwt_key, pan.encode(), hashlib.sha256).hexdigest()[:40]
         token = str(uuid.uuid4())
         now = self.clock.timestamp()
@@ -467,6 +471,16 @@ class SandboxState:
         }
         card_bin_info = {"bin": bin6, "cardBrand": brand.upper(), "cardType": "CREDIT", "cardCountry": "US"}
         return 200, _envelope(transaction=transaction, cardBinInfo=card_bin_info)
+
+    def vault_card(self, token: str) -> dict[str, Any] | None:
+        """The vault entry of a card token (no PAN is ever stored: BIN, last 4, brand, behaviour), or None."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT token, mid, bin, last4, brand, behaviour, created_at FROM cards WHERE token=?", (token,)
+            ).fetchone()
+        if row is None:
+            return None
+        return {**dict(row), "created_at": _iso(row["created_at"])}
 
     def _card(self, mid: str, pm: PaymentMethod) -> dict[str, Any]:
         """Card facts for an order: token (never a PAN), bin, last4 and the behaviour that applies."""

@@ -110,3 +110,28 @@ def _expect(headers: dict, body: bytes, host: str, reasons: set[str]) -> None:
         assert exc.reason in reasons, exc.reason  # noqa: PT017
     else:
         raise AssertionError(f"accepted, expected {reasons}")
+
+
+@settings(max_examples=3000, deadline=None)
+@given(guid=st.uuids())
+def test_no_guid_looks_like_a_card_number(guid) -> None:
+    """Tokens, sense keys and MIDs are GUIDs; ~1 random GUID in 450 holds a Luhn-valid 13+ digit run."""
+    assert not looks_like_pan(str(guid))
+    assert not looks_like_pan(f"token={guid};")
+
+
+@given(guid=st.uuids(), sep=st.sampled_from([" ", ",", "|", " and "]))
+def test_a_card_number_next_to_a_guid_is_still_found_and_masked(guid, sep: str) -> None:
+    from flex_provider.pci import mask_pans
+
+    text = f"{guid}{sep}4111 1111 1111 1111{sep}{guid}"
+    assert looks_like_pan(text)
+    masked = mask_pans(text)
+    assert "4111 1111 1111 1111" not in masked
+    assert "411111******1111" in masked
+    assert masked.startswith(str(guid))
+    assert masked.endswith(str(guid))
+
+
+def test_the_guid_that_used_to_be_taken_for_a_card_number() -> None:
+    assert not looks_like_pan("20952833-5643-45d6-8d8a-123456789abc")

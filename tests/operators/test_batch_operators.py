@@ -287,7 +287,7 @@ def test_reconcile_stages_ledger_outcomes_server_side_exactly_as_python_would(wo
     assert query is not None, "same PostgreSQL database, yet the rows would go through Python"
     with world.engine.connect() as conn:
         server = sorted(
-            (*r[:5], utc_text(r[5]) if r[5] is not None else None) for r in conn.execute(query).tuples()
+            (*r[:5], utc_text(r[5]) if r[5] is not None else None) for r in conn.execute(query)
         )
     through_python = sorted(op._ledger_rows(world.mid))
     assert through_python, "the world has settled outcomes by now"
