@@ -121,15 +121,17 @@ with DAG(
     )
 
     @task.short_circuit
-    def anything_uploaded(summary: dict) -> bool:
+    def anything_uploaded(summary: dict) -> list[str]:
         """
-        Wait for acks only while files of the day are uploaded but not acknowledged (a rerun: none).
+        The acks to wait for: one per file of the day uploaded but not acknowledged (a rerun: none, and
+        an empty list skips the rest).
 
         Asks the ledger, not the ship tasks' XComs: a cleared run (backfill with --reprocess-behavior)
         keeps the XCom of a map index that no longer exists.
         """
         from datetime import date
 
+        from flex_provider.batch import ack_name
         from flex_provider.batch.ledger import FlexLedger
 
         day = date.fromisoformat(summary["business_date"])
@@ -137,13 +139,16 @@ with DAG(
             summary["mid"], "evaluate", day, states=("uploaded",)
         )
         print(f"{len(waiting)} file(s) of {day} wait for Flex's ack: {[f['name'] for f in waiting]}")
-        return bool(waiting)
+        return [ack_name(f["name"]) for f in waiting]
+
+    awaited_acks = anything_uploaded(extract.output)
 
     sense = FlexOutboundFileSensor(
         task_id="wait_for_acks",
         sftp_conn_id=SFTP_CONN_ID,
         ledger_conn_id=LEDGER_CONN_ID,
         patterns=["ack_evaluate_*_{{ " + WINDOW + "['yyyymmdd'] }}_*.json"],
+        expect=awaited_acks,  # every file this run uploaded: one run applies all of the day's acks
         deferrable=True,
         poke_interval=ACK_POKE_INTERVAL,
         settle_interval=1.0,
@@ -194,7 +199,7 @@ with DAG(
     (
         ship
         >> mark
-        >> anything_uploaded(extract.output)
+        >> awaited_acks
         >> sense
         >> process
         >> store_keys

@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from flex_provider.batch import ack_name as ack_name_of
 from flex_provider.sandbox.sftp_server import ACCOUNT_DIRS, SFTPServerControl, control_for
 
 log = logging.getLogger(__name__)
@@ -268,8 +269,7 @@ class BatchProcessor:
         for sub in ACCOUNT_DIRS:
             (home / sub).mkdir(exist_ok=True)
         name = path.name
-        stem = name.rsplit(".", 1)[0]
-        ack_name = f"ack_{stem}.json"
+        ack_name = ack_name_of(name)
         received = _iso(self.now())
         raw = path.read_bytes()
         m = INBOUND_RE.match(name)

@@ -31,12 +31,21 @@ class FlexOutboundFileSensor(BaseSensorOperator):
         never returned. None disables the ledger check (only ``exclude`` applies).
     :param patterns: fnmatch patterns of wanted names (templated).
     :param exclude: further names never to return (templated).
+    :param expect: names that must all be there (complete, or processed already) before the sensor
+        succeeds, e.g. the acks of the files this run uploaded (templated). Empty: any new file will do.
     :param outbound_dir: overrides the connection's ``outbound_dir`` extra (templated).
     :param settle_interval: seconds between the two listings that prove a file stopped growing.
     :param deferrable: wait in the triggerer instead of a worker slot.
     """
 
-    template_fields: Sequence[str] = ("sftp_conn_id", "ledger_conn_id", "patterns", "exclude", "outbound_dir")
+    template_fields: Sequence[str] = (
+        "sftp_conn_id",
+        "ledger_conn_id",
+        "patterns",
+        "exclude",
+        "expect",
+        "outbound_dir",
+    )
     ui_color = "#e6f1f2"
 
     def __init__(
@@ -46,6 +55,7 @@ class FlexOutboundFileSensor(BaseSensorOperator):
         ledger_conn_id: str | None = None,
         patterns: Sequence[str] = OUTBOUND_PATTERNS,
         exclude: Sequence[str] = (),
+        expect: Sequence[str] = (),
         outbound_dir: str | None = None,
         settle_interval: float = 5.0,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
@@ -56,6 +66,7 @@ class FlexOutboundFileSensor(BaseSensorOperator):
         self.ledger_conn_id = ledger_conn_id
         self.patterns = list(patterns)
         self.exclude = list(exclude)
+        self.expect = expect
         self.outbound_dir = outbound_dir
         self.settle_interval = settle_interval
         self.deferrable = deferrable
@@ -68,6 +79,10 @@ class FlexOutboundFileSensor(BaseSensorOperator):
 
             names |= set(FlexLedger(self.ledger_conn_id).processed_outbound_names())
         return names
+
+    def _missing(self, excluded: set[str]) -> set[str]:
+        """Expected names not processed yet (an expected file processed meanwhile counts as there)."""
+        return {str(n) for n in (self.expect or ())} - excluded
 
     def _hook(self) -> FlexSftpHook:
         from flex_provider.hooks.sftp import FlexSftpHook
@@ -88,6 +103,10 @@ class FlexOutboundFileSensor(BaseSensorOperator):
         stable = [f.to_dict() for f in second if before.get(f.name) == (f.size, f.mtime)]
         if not stable:
             return False
+        missing = self._missing(excluded) - {f["name"] for f in stable}
+        if missing:
+            self.log.info("%d file(s) ready, still waiting for %s", len(stable), sorted(missing)[:10])
+            return False
         self.log.info("Found %d new outbound file(s): %s", len(stable), [f["name"] for f in stable])
         return PokeReturnValue(is_done=True, xcom_value=stable)
 
@@ -102,6 +121,7 @@ class FlexOutboundFileSensor(BaseSensorOperator):
         from flex_provider.triggers.outbound import FlexOutboundFileTrigger
 
         excluded = self._excluded()
+        expect = sorted(self._missing(excluded))
         if excluded:
             # Keep the trigger's kwargs small: only processed names still lying in the folder matter.
             present = {f.name for f in _list_or_empty(self._hook(), self.patterns)}
@@ -111,6 +131,7 @@ class FlexOutboundFileSensor(BaseSensorOperator):
                 sftp_conn_id=self.sftp_conn_id,
                 patterns=self.patterns,
                 exclude=sorted(excluded),
+                expect=expect,
                 outbound_dir=self.outbound_dir,
                 poke_interval=self.poke_interval,
                 settle_interval=self.settle_interval,
@@ -132,6 +153,10 @@ class FlexOutboundFileSensor(BaseSensorOperator):
         files = [f for f in event.get("files", []) if f["name"] not in excluded]
         if not files:
             self.log.info("Every file found was processed meanwhile; waiting again")
+            self._defer()
+        missing = self._missing(excluded) - {f["name"] for f in files}
+        if missing:  # only when an expected file was processed and then re-appeared: look again
+            self.log.info("Still waiting for %s", sorted(missing)[:10])
             self._defer()
         self.log.info("Found %d new outbound file(s): %s", len(files), [f["name"] for f in files])
         return files

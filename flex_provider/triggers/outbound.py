@@ -28,13 +28,15 @@ class FlexOutboundFileTrigger(BaseTrigger):
 
     A file counts when its name matches one of ``patterns``, does not end in ``.part``, is not in
     ``exclude``, and has the same size and mtime in two consecutive listings (a file still being
-    written is skipped until it stops growing). Fires one event:
+    written is skipped until it stops growing). With ``expect``, it fires only once every expected name
+    is among the complete files, so one event carries a whole run's acknowledgements. Fires one event:
     ``{"status": "success", "files": [{"name", "size", "mtime"}, ...]}`` or
     ``{"status": "error", "error_type": ..., "message": ...}``.
 
     :param sftp_conn_id: the ``sftp`` connection (with ``host_key`` pinned).
     :param patterns: fnmatch patterns of wanted names, e.g. ``ack_*.json``.
     :param exclude: names already processed; never returned.
+    :param expect: names that must all be complete before the event fires (empty: any new file).
     :param outbound_dir: overrides the connection's ``outbound_dir`` extra.
     :param poke_interval: seconds between listings while nothing matches.
     :param settle_interval: seconds before the confirming listing once candidates are seen.
@@ -47,6 +49,7 @@ class FlexOutboundFileTrigger(BaseTrigger):
         sftp_conn_id: str = "flex_sftp_default",
         patterns: Iterable[str] = OUTBOUND_PATTERNS,
         exclude: Iterable[str] = (),
+        expect: Iterable[str] = (),
         outbound_dir: str | None = None,
         poke_interval: float = 60.0,
         settle_interval: float = 5.0,
@@ -56,6 +59,7 @@ class FlexOutboundFileTrigger(BaseTrigger):
         self.sftp_conn_id = sftp_conn_id
         self.patterns = list(patterns)
         self.exclude = sorted(set(exclude))
+        self.expect = sorted(set(expect))
         self.outbound_dir = outbound_dir
         self.poke_interval = float(poke_interval)
         self.settle_interval = float(settle_interval)
@@ -69,6 +73,7 @@ class FlexOutboundFileTrigger(BaseTrigger):
                 "sftp_conn_id": self.sftp_conn_id,
                 "patterns": list(self.patterns),
                 "exclude": list(self.exclude),
+                "expect": list(self.expect),
                 "outbound_dir": self.outbound_dir,
                 "poke_interval": self.poke_interval,
                 "settle_interval": self.settle_interval,
@@ -124,7 +129,10 @@ class FlexOutboundFileTrigger(BaseTrigger):
                 return
             if previous is not None:
                 stable = [f for f in current if previous.get(f.name) == (f.size, f.mtime)]
-                if stable:
+                missing = sorted(set(self.expect) - {f.name for f in stable})
+                if stable and missing:
+                    self.log.info("%d file(s) ready, still waiting for %s", len(stable), missing[:10])
+                elif stable:
                     self.log.info("Found %d new outbound file(s)", len(stable))
                     yield TriggerEvent({"status": "success", "files": [f.to_dict() for f in stable]})
                     return

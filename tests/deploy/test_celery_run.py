@@ -18,13 +18,10 @@ most ~1 s after its task ended (``min_heartbeat_interval`` 1 s), so 4 ship tasks
 
 The ack sensor is deferrable: its trigger runs in the triggerer (its log is the task log's
 ``.trigger.<triggerer job id>.log``), the task instance is seen ``deferred``, and the workers run the
-task twice (defer, then resume). The sensor fires on the first stable ack files it sees, so how many of
-a day's acks one run applies depends on timing, in any executor (``dag.test()`` runs here applied 2 or 3 of 4).
-Both worlds therefore hold back ``mark_pending`` (the first task after the ship tasks that writes to
-``orders``) with a SHARE lock on ``orders`` until the sandbox has written an ack for every file of the
-day's manifest (``AckGate``); then the sensor's first listing sees all of them, and the cluster run and
-the single-process reference (``dag.test()`` of the same seeds and day) must leave equal merchant DBs,
-ledgers, summaries and sandbox pick-ups.
+task twice (defer, then resume). The sensor expects the ack of every file the run uploaded, so one run
+applies all four whatever the timing, and the cluster run and the single-process reference
+(``dag.test()`` of the same seeds and day) must leave equal merchant DBs, ledgers, summaries and sandbox
+pick-ups.
 
 Every wait is bounded (the whole cluster part by ``DEADLINE``); all processes are stopped in a
 ``finally`` (SIGTERM to each process group, then SIGKILL).
@@ -32,14 +29,12 @@ Every wait is bounded (the whole cluster part by ``DEADLINE``); all processes ar
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -104,67 +99,6 @@ def _waiting_files(world: FlexWorld) -> list[str]:
     return [f["name"] for f in world.ledger_files() if f["state"] == "uploaded"]
 
 
-class AckGate:
-    """
-    Hold back writes to the merchant's ``orders`` until Flex has acked every batch file of the day.
-
-    A SHARE lock on ``orders``: ``extract_declines`` still reads, ``mark_pending``'s UPDATE waits. It is
-    released once the day's manifest lists the files and the sandbox's outbound folder holds an ack for
-    each, so the ack sensor (which runs after ``mark_pending``) sees every ack at its first listing.
-    """
-
-    def __init__(self, world: FlexWorld, day: date, timeout: float) -> None:
-        from sqlalchemy import text
-
-        self.manifest_dir = world.batch_dir / "evaluate" / day.isoformat()
-        self.outbound = Path(world.sandbox.info["sftp_root"]) / "outbound"
-        self.deadline = time.monotonic() + timeout
-        self.released_at: datetime | None = None
-        self.timed_out = False
-        self._lock = threading.Lock()
-        self._conn = world.engine.connect()
-        self._trans = self._conn.begin()
-        self._conn.execute(text("LOCK TABLE orders IN SHARE MODE"))
-
-    def acked(self) -> bool:
-        """The manifest is written and every file in it has its ack in the sandbox's outbound folder."""
-        manifests = list(self.manifest_dir.glob("manifest_evaluate_*.json"))
-        if len(manifests) != 1:
-            return False
-        try:
-            names = [f["name"] for f in json.loads(manifests[0].read_text())["files"]]
-        except (OSError, ValueError, KeyError):
-            return False  # still being written
-        return bool(names) and all((self.outbound / f"ack_{Path(n).stem}.json").exists() for n in names)
-
-    def poll(self) -> bool:
-        """Release once every ack is there (or at the timeout, recorded); True when released."""
-        if self.released_at is None and (self.acked() or time.monotonic() > self.deadline):
-            self.timed_out = not self.acked()
-            self.release()
-        return self.released_at is not None
-
-    def release(self) -> None:
-        """End the lock's transaction (idempotent, from any thread)."""
-        with self._lock:
-            if self.released_at is None:
-                self._trans.commit()
-                self._conn.close()
-                self.released_at = datetime.now(timezone.utc)
-
-
-def _release_in_background(gate: AckGate) -> threading.Thread:
-    """For ``dag.test()``, which blocks this thread while it runs the DAG."""
-
-    def loop() -> None:
-        while not gate.poll():
-            time.sleep(0.2)
-
-    thread = threading.Thread(target=loop, name="ack-gate", daemon=True)
-    thread.start()
-    return thread
-
-
 def end_state(world: FlexWorld) -> dict[str, Any]:
     """What a run leaves behind, without timestamps and ids that differ by nature (Flex's order ids)."""
     return {
@@ -215,7 +149,7 @@ def day() -> date:
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory, day: date) -> Iterator[dict[str, Any]]:
-    """End state of a ``dag.test()`` run of the day, every ack applied (``AckGate``)."""
+    """End state of a ``dag.test()`` run of the day (every ack applied: the sensor expects them all)."""
     migrate_airflow_db()
     mp = pytest.MonkeyPatch()
     base = tmp_path_factory.mktemp("celery-reference")
@@ -226,17 +160,12 @@ def reference(tmp_path_factory: pytest.TempPathFactory, day: date) -> Iterator[d
             for key, value in RUN_ENV.items():
                 mp.setenv(key, value)
             _generate(world, day)
-            gate = AckGate(world, day, timeout=120)
             try:
-                thread = _release_in_background(gate)
                 dr = run_dag(DAG_ID, conf={"business_date": day.isoformat()})
-                thread.join(5)
                 assert str(dr.state) == "success"
-                assert not gate.timed_out
                 assert not _waiting_files(world)
                 yield end_state(world)
             finally:
-                gate.release()
                 world.dispose()
     finally:
         mp.undo()
@@ -263,8 +192,8 @@ class ClusterRun:
     #: File name -> text of the wait_for_acks trigger logs.
     trigger_logs: dict[str, str]
     triggerer_jobs: set[int]
-    gate_released_at: datetime | None
-    gate_timed_out: bool
+    #: Files still waiting for their ack after the run (the ledger's ``uploaded`` ones).
+    waiting_after: list[str]
     #: Compose service (worker: per worker) -> (exit code, output) of its healthcheck run here.
     healthchecks: dict[str, tuple[int | None, str]]
     end_state: dict[str, Any] = field(default_factory=dict)
@@ -332,14 +261,11 @@ def _wait_workers_ready(af: Airflow, deadline: float) -> None:
         time.sleep(0.5)
 
 
-def _watch_run(
-    af: Airflow, meta: _Meta, deadline: float, on_poll: Callable[[], object]
-) -> tuple[dict[str, Any], dict[str, list[str]]]:
+def _watch_run(af: Airflow, meta: _Meta, deadline: float) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """Poll the DAG's one run (recording each task state change) until it finishes."""
     seen: dict[str, list[str]] = {}
     while True:
         af.check_alive()
-        on_poll()
         runs = meta.rows("SELECT * FROM dag_run WHERE dag_id = :d ORDER BY id", d=DAG_ID)
         assert len(runs) <= 1, [(r["run_id"], r["run_type"]) for r in runs]
         for ti in meta.rows(
@@ -478,7 +404,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, day: date) -> Iterator[Clu
             port, health_port = _free_port(), _free_port()
             af = Airflow(home, _cluster_env(world, home, dags, meta_db, (port, health_port), prefix))
             meta = _Meta(meta_db)
-            gate = AckGate(world, day, timeout=DEADLINE)
             try:
                 af.cli("db", "migrate")
                 af.start("api-server", "api-server", "--port", str(port))
@@ -493,7 +418,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, day: date) -> Iterator[Clu
                 _wait_parsed(af, meta_db, timeout=max(1.0, deadline - time.monotonic()))
                 _wait_workers_ready(af, deadline)
                 af.cli("dags", "unpause", DAG_ID)
-                run, seen = _watch_run(af, meta, deadline, gate.poll)
+                run, seen = _watch_run(af, meta, deadline)
                 tis = meta.rows(
                     "SELECT * FROM task_instance WHERE dag_id = :d AND run_id = :r ORDER BY start_date",
                     d=DAG_ID,
@@ -517,13 +442,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, day: date) -> Iterator[Clu
                     worker_pids={name: proc.pid for name, proc in af.procs if name in WORKERS},
                     trigger_logs=trigger_logs,
                     triggerer_jobs={j["id"] for j in jobs},
-                    gate_released_at=gate.released_at,
-                    gate_timed_out=gate.timed_out,
+                    waiting_after=_waiting_files(world),
                     healthchecks=healthchecks,
                     end_state=end_state(world),
                 )
             finally:
-                gate.release()
                 af.stop()
                 meta.dispose()
                 world.dispose()
@@ -564,10 +487,8 @@ def test_scheduled_run_succeeds_on_celery(cluster: ClusterRun) -> None:
     assert ship == [0, 1, 2, 3], "expected one mapped ship task per batch file (4 files)"
     for ti in cluster.tis:
         cluster.worker_of(ti)  # each latest execution is in exactly one worker's log
-    # The gate opened because every ack was there, and mark_pending finished only after it opened.
-    assert not cluster.gate_timed_out
-    assert cluster.gate_released_at is not None
-    assert cluster.ti("mark_pending")["end_date"] >= cluster.gate_released_at
+    # The ack sensor waited for the ack of every uploaded file: none is left unacknowledged.
+    assert cluster.waiting_after == []
 
 
 def test_ship_tasks_ran_on_both_workers_at_once(cluster: ClusterRun) -> None:

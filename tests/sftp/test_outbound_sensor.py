@@ -86,6 +86,7 @@ def test_trigger_serialize_round_trip():
         "sftp_conn_id": "c",
         "patterns": ["ack_*.json"],
         "exclude": ["a", "b"],
+        "expect": [],
         "outbound_dir": "out",
         "poke_interval": 7.0,
         "settle_interval": 5.0,
@@ -157,3 +158,62 @@ def test_sensor_poke(exchange, ledger):
     result = sensor.poke({})
     assert result.is_done
     assert result.xcom_value == [_stat(out / "ack_a.json")]
+
+
+@pytest.mark.asyncio
+async def test_trigger_with_expect_waits_for_every_expected_file(exchange):
+    out = exchange["outbound"]
+    (out / "ack_f1.json").write_text("{}\n")
+    trigger = FlexOutboundFileTrigger(
+        sftp_conn_id=exchange["conn_id"],
+        patterns=["ack_*.json"],
+        expect=["ack_f1.json", "ack_f2.json"],
+        poke_interval=0.1,
+        settle_interval=0.1,
+    )
+    waiting = asyncio.ensure_future(_first_event(trigger, timeout=20))
+    await asyncio.sleep(1.0)  # ack_f1 alone has been complete for many listings
+    assert not waiting.done()
+    (out / "ack_f2.json").write_text("{}\n")
+    event = await waiting
+    assert [f["name"] for f in event["files"]] == ["ack_f1.json", "ack_f2.json"]
+
+
+@pytest.mark.parametrize("sftp_server", ["sshd"], indirect=True)
+def test_sensor_with_expect_pokes_until_every_expected_ack_is_there(exchange, ledger):
+    out = exchange["outbound"]
+    (out / "ack_f1.json").write_text("{}\n")
+    sensor = FlexOutboundFileSensor(
+        task_id="sense",
+        sftp_conn_id=exchange["conn_id"],
+        ledger_conn_id="flex_ledger",
+        expect=["ack_f0.json", "ack_f1.json", "ack_f2.json"],
+        settle_interval=0.1,
+    )
+    ledger["flex_ledger"] = {"ack_f0.json"}  # processed by an earlier run: counts as there
+    assert sensor.poke({}) is False
+    (out / "ack_f2.json").write_text("{}\n")
+    result = sensor.poke({})
+    assert result.is_done
+    assert [f["name"] for f in result.xcom_value] == ["ack_f1.json", "ack_f2.json"]
+
+
+def test_sensor_defers_with_only_the_expected_names_not_processed_yet(exchange, ledger):
+    ledger["flex_ledger"] = {"ack_f0.json"}
+    sensor = FlexOutboundFileSensor(
+        task_id="sense",
+        sftp_conn_id=exchange["conn_id"],
+        ledger_conn_id="flex_ledger",
+        expect=["ack_f0.json", "ack_f1.json"],
+        deferrable=True,
+    )
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute({})
+    assert deferred.value.trigger.expect == ["ack_f1.json"]
+
+
+def test_ack_name_of_an_inbound_file() -> None:
+    from flex_provider.batch import ack_name
+
+    assert ack_name("evaluate_M_20261124_0001.json") == "ack_evaluate_M_20261124_0001.json"
+    assert ack_name("transmit_M_20261124_0001.csv") == "ack_transmit_M_20261124_0001.json"
