@@ -30,8 +30,8 @@ MERCHANT_CONN_ID = os.environ.get("FLEX_MERCHANT_CONN_ID", "flex_merchant_db")
 LEDGER_CONN_ID = os.environ.get("FLEX_LEDGER_CONN_ID", "flex_ledger_db")
 FLEX_CONN_ID = os.environ.get("FLEX_CONN_ID", "flex_default")
 SFTP_CONN_ID = os.environ.get("FLEX_SFTP_CONN_ID", "flex_sftp_default")
-#: Batch files per mapped ship task (2000 rows each): 50 files = 100,000 rows per SSH session.
-FILES_PER_SHIP_TASK = int(os.environ.get("FLEX_FILES_PER_SHIP_TASK", "50"))
+#: Mapped ship tasks (SSH sessions in parallel); constant, so a rerun never maps to fewer (see file_groups).
+SHIP_TASKS = int(os.environ.get("FLEX_SHIP_TASKS", "4"))
 #: Rescue window: days after the business date until Flex's default expiryDateUtc.
 EXPIRY_DAYS = int(os.environ.get("FLEX_EXPIRY_DAYS", "21"))
 ACK_TIMEOUT = float(os.environ.get("FLEX_ACK_TIMEOUT_SECONDS", "3600"))
@@ -99,8 +99,8 @@ with DAG(
         files = [*summary["files"], *summary.get("resend", [])]
         if window["dry_run"]:
             print(f"Dry run: {len(files)} file(s) written to {summary['out_dir']}, nothing shipped")
-            return []
-        return file_groups(files, FILES_PER_SHIP_TASK)
+            files = []
+        return file_groups(files, SHIP_TASKS)  # empty groups ship nothing
 
     groups = plan_shipments(extract.output, window)
 
@@ -121,27 +121,37 @@ with DAG(
     )
 
     @task.short_circuit
-    def anything_uploaded(summary: dict) -> list[str]:
+    def anything_uploaded(summary: dict, window: dict) -> list[str]:
         """
         The acks to wait for: one per file of the day uploaded but not acknowledged (a rerun: none, and
-        an empty list skips the rest).
+        an empty list skips the rest). Fails when a file this run wrote was not shipped.
 
         Asks the ledger, not the ship tasks' XComs: a cleared run (backfill with --reprocess-behavior)
         keeps the XCom of a map index that no longer exists.
         """
         from datetime import date
 
+        from airflow.sdk.exceptions import AirflowFailException
+
         from flex_provider.batch import ack_name
         from flex_provider.batch.ledger import FlexLedger
 
         day = date.fromisoformat(summary["business_date"])
-        waiting = FlexLedger(LEDGER_CONN_ID).files_for_day(
-            summary["mid"], "evaluate", day, states=("uploaded",)
-        )
-        print(f"{len(waiting)} file(s) of {day} wait for Flex's ack: {[f['name'] for f in waiting]}")
-        return [ack_name(f["name"]) for f in waiting]
+        files = FlexLedger(LEDGER_CONN_ID).files_for_day(summary["mid"], "evaluate", day)
+        state = {f["name"]: f["state"] for f in files}
+        written = [] if window["dry_run"] else [*summary["files"], *summary.get("resend", [])]
+        unshipped = [n for n in written if state.get(n) not in ("uploaded", "acknowledged")]
+        if unshipped:  # e.g. a ship task instance Airflow left "removed" (apache/airflow#25531)
+            raise AirflowFailException(
+                f"{len(unshipped)} batch file(s) of {day} were written but not shipped: {unshipped}. Nothing "
+                f"was lost (the ledger never saw them uploaded): trigger flex_mit_daily with business_date="
+                f"{day} to ship them."
+            )
+        waiting = [name for name, s in state.items() if s == "uploaded"]
+        print(f"{len(waiting)} file(s) of {day} wait for Flex's ack: {waiting}")
+        return [ack_name(name) for name in sorted(waiting)]
 
-    awaited_acks = anything_uploaded(extract.output)
+    awaited_acks = anything_uploaded(extract.output, window)
 
     sense = FlexOutboundFileSensor(
         task_id="wait_for_acks",

@@ -19,7 +19,8 @@ MERCHANT_CONN_ID = os.environ.get("FLEX_MERCHANT_CONN_ID", "flex_merchant_db")
 LEDGER_CONN_ID = os.environ.get("FLEX_LEDGER_CONN_ID", "flex_ledger_db")
 FLEX_CONN_ID = os.environ.get("FLEX_CONN_ID", "flex_default")
 SFTP_CONN_ID = os.environ.get("FLEX_SFTP_CONN_ID", "flex_sftp_default")
-FILES_PER_SHIP_TASK = int(os.environ.get("FLEX_FILES_PER_SHIP_TASK", "50"))
+#: Mapped ship tasks (SSH sessions in parallel); constant, so a rerun never maps to fewer (see file_groups).
+SHIP_TASKS = int(os.environ.get("FLEX_SHIP_TASKS", "4"))
 RETRIES = int(os.environ.get("FLEX_TASK_RETRIES", "2"))
 
 WINDOW = "ti.xcom_pull(task_ids='resolve_window')"
@@ -73,7 +74,7 @@ with DAG(
         from flex_provider.merchant.dag_support import file_groups
 
         files = [*summary["files"], *summary.get("resend", [])]
-        return [] if window["dry_run"] else file_groups(files, FILES_PER_SHIP_TASK)
+        return file_groups([] if window["dry_run"] else files, SHIP_TASKS)  # empty groups ship nothing
 
     ShipBatchOperator.partial(
         task_id="ship",

@@ -64,7 +64,20 @@ def business_window(context: Any, *, kind: str = "evaluate") -> dict[str, Any]:
     }
 
 
-def file_groups(names: list[str], per_group: int) -> list[list[str]]:
-    """Split batch file names into groups of ``per_group`` (one mapped ship task, one SSH session each)."""
-    per_group = max(1, int(per_group))
-    return [names[i : i + per_group] for i in range(0, len(names), per_group)]
+def file_groups(names: list[str], tasks: int) -> list[list[str]]:
+    """
+    Split batch file names into exactly ``tasks`` groups (in order, sizes differing by at most one; some
+    may be empty): one mapped ship task and one SSH session each.
+
+    Always the same number of groups, never fewer: Airflow leaves a mapped task instance ``removed`` when a
+    cleared run expands to fewer items and never revives it when a later clear expands to more again
+    (apache/airflow#25531), which would leave a rerun's new files unshipped.
+    """
+    tasks = max(1, int(tasks))
+    size, extra = divmod(len(names), tasks)
+    groups, start = [], 0
+    for i in range(tasks):
+        end = start + size + (1 if i < extra else 0)
+        groups.append(names[start:end])
+        start = end
+    return groups

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import date, timezone
 from pathlib import Path
 
 import pytest
@@ -134,6 +135,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FlexWorld,
                 "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
                 "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
                 "FLEX_ACK_POKE_SECONDS": "2",
+                "FLEX_TASK_RETRIES": "0",  # the day made to fail below fails at once
             }
             env.pop("AIRFLOW__CORE__SQL_ALCHEMY_CONN", None)
             af = Airflow(home, env)
@@ -237,21 +239,65 @@ def test_backfill_three_days_ships_each_once_and_reruns_ship_nothing(
     assert world.ledger_files() == files
     assert world.upload_counts() == pickups
 
-    # A failed day is re-run alone: the others stay as they are.
+    # A day fails for real: late declines of day 2 arrive while Flex's API answers 5xx to everything, so
+    # that day's ship task cannot get a token and the run fails. Re-run with --reprocess-behavior failed:
+    # only that day runs again, rebuilds the file that was never uploaded, and ships the late rows once.
     failed_day = world.days[1]
-    target = next(r for r in runs if r["data_interval_start"].date() == failed_day)
-    from sqlalchemy import create_engine, text
+    late = _add_late_declines(world, failed_day, 3)
+    day_window = ["--from-date", failed_day.isoformat(), "--to-date", f"{failed_day.isoformat()}T03:00:00+00:00"]
+    world.sandbox.admin("POST", "/faults", {"error_ratio_5xx": 1.0}).raise_for_status()
+    try:
+        af.cli(
+            "backfill", "create", "--dag-id", "flex_mit_daily", *day_window, "--max-active-runs", "1",
+            "--reprocess-behavior", "completed",
+        )  # fmt: skip
+        runs = _wait_backfill_done(af, meta, 3)
+    finally:
+        world.sandbox.admin("POST", "/faults", {"error_ratio_5xx": 0.0}).raise_for_status()
+    assert [(r["data_interval_start"].date(), r["state"]) for r in runs] == [(failed_day, "failed")], runs
+    stuck = [f for f in world.ledger_files() if f["name"] not in {g["name"] for g in files}]
+    assert [f["state"] for f in stuck] == ["written"], stuck  # recorded, never uploaded
+    assert world.upload_counts() == pickups
 
-    engine = create_engine(pg_url(meta))
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE dag_run SET state = 'failed' WHERE run_id = :r"), {"r": target["run_id"]})
-    engine.dispose()
     af.cli(
         "backfill", "create", "--dag-id", "flex_mit_daily", *window, "--max-active-runs", "1",
         "--reprocess-behavior", "failed",
     )  # fmt: skip
-    runs = _wait_backfill_done(af, meta, 3)
-    assert [r["data_interval_start"].date() for r in runs] == [failed_day], runs
-    assert runs[0]["state"] == "success"
-    assert world.ledger_files() == files
-    assert world.upload_counts() == pickups
+    runs = _wait_backfill_done(af, meta, 4)
+    assert [(r["data_interval_start"].date(), r["state"]) for r in runs] == [(failed_day, "success")], runs
+    after = world.ledger_files()
+    new_files = [f for f in after if f["name"] not in {g["name"] for g in files}]
+    assert len(new_files) == 1, new_files
+    assert new_files[0]["business_date"] == failed_day
+    assert new_files[0]["rows"] == len(late)
+    assert new_files[0]["state"] == "acknowledged"
+    assert [f for f in after if f["name"] in {g["name"] for g in files}] == files  # the others untouched
+    counts = world.upload_counts()
+    assert counts == {**pickups, new_files[0]["name"]: 1}  # the late rows went to Flex once
+    shipped = {r["order_id"] for r in world.orders(failed_day) if r["flex_sent_at"] is not None}
+    assert set(late) <= shipped
+
+
+def _add_late_declines(world: FlexWorld, day: date, n: int) -> list[str]:
+    """Copies of ``n`` shipped declines of ``day`` under new order ids, as the billing system would add."""
+    from sqlalchemy import func, select
+
+    from flex_provider.merchant.schema import orders
+
+    with world.engine.begin() as conn:
+        next_id = conn.execute(select(func.max(orders.c.id))).scalar_one() + 1  # the generator sets ids
+        shipped = [
+            dict(r)
+            for r in conn.execute(
+                select(orders).where(orders.c.flex_sent_at.is_not(None)).order_by(orders.c.id)
+            ).mappings()
+            if r["attempted_at"].astimezone(timezone.utc).date() == day
+        ][:n]
+        assert len(shipped) == n, f"day {day} has fewer than {n} shipped declines"
+        for i, row in enumerate(shipped):
+            row["id"] = next_id + i
+            row["order_id"] = f"{row['order_id']}-late"
+            row["status"] = "DECLINED"
+            row.update({c: None for c in row if c.startswith("flex_")})
+        conn.execute(orders.insert(), shipped)
+    return [r["order_id"] for r in shipped]

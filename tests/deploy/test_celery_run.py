@@ -62,7 +62,7 @@ SHIP_API_LATENCY_MS = 3000
 #: Bound of the whole cluster part (set-up and the run); the processes are stopped after it.
 DEADLINE = 300.0
 #: DAG settings of both worlds: one mapped ship task per batch file, a short ack poke, no retries.
-RUN_ENV = {"FLEX_FILES_PER_SHIP_TASK": "1", "FLEX_ACK_POKE_SECONDS": "2", "FLEX_TASK_RETRIES": "0"}
+RUN_ENV = {"FLEX_SHIP_TASKS": "4", "FLEX_ACK_POKE_SECONDS": "2", "FLEX_TASK_RETRIES": "0"}
 
 _EXECUTING = re.compile(
     r"\[(?P<celery_id>[0-9a-f-]{36})\] Executing workload in Celery: .*?"
