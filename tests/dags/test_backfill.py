@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import date, timezone
+from datetime import date, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -239,47 +239,44 @@ def test_backfill_three_days_ships_each_once_and_reruns_ship_nothing(
     assert world.ledger_files() == files
     assert world.upload_counts() == pickups
 
-    # A day fails for real: late declines of day 2 arrive while Flex's API answers 5xx to everything, so
-    # that day's ship task cannot get a token and the run fails. Re-run with --reprocess-behavior failed:
-    # only that day runs again, rebuilds the file that was never uploaded, and ships the late rows once.
-    failed_day = world.days[1]
-    late = _add_late_declines(world, failed_day, 3)
+    # A day fails for real: declines of the day before the window arrive while Flex's API answers 5xx to
+    # everything, so that day's ship task cannot get a token and its run fails with the file recorded but
+    # never uploaded. Re-run with --reprocess-behavior failed: only that day runs again, rebuilds the file
+    # and ships its rows once; the other days stay as they are.
+    failed_day = first - timedelta(days=1)
+    late = _copy_declines(world, first, failed_day, 3)
     day_window = ["--from-date", failed_day.isoformat(), "--to-date", f"{failed_day.isoformat()}T03:00:00+00:00"]
     world.sandbox.admin("POST", "/faults", {"error_ratio_5xx": 1.0}).raise_for_status()
     try:
-        af.cli(
-            "backfill", "create", "--dag-id", "flex_mit_daily", *day_window, "--max-active-runs", "1",
-            "--reprocess-behavior", "completed",
-        )  # fmt: skip
+        af.cli("backfill", "create", "--dag-id", "flex_mit_daily", *day_window, "--max-active-runs", "1")
         runs = _wait_backfill_done(af, meta, 3)
     finally:
         world.sandbox.admin("POST", "/faults", {"error_ratio_5xx": 0.0}).raise_for_status()
     assert [(r["data_interval_start"].date(), r["state"]) for r in runs] == [(failed_day, "failed")], runs
-    stuck = [f for f in world.ledger_files() if f["name"] not in {g["name"] for g in files}]
+    stuck = [f for f in world.ledger_files() if f["business_date"] == failed_day]
     assert [f["state"] for f in stuck] == ["written"], stuck  # recorded, never uploaded
     assert world.upload_counts() == pickups
 
+    wider = ["--from-date", failed_day.isoformat(), "--to-date", f"{last.isoformat()}T03:00:00+00:00"]
     af.cli(
-        "backfill", "create", "--dag-id", "flex_mit_daily", *window, "--max-active-runs", "1",
+        "backfill", "create", "--dag-id", "flex_mit_daily", *wider, "--max-active-runs", "1",
         "--reprocess-behavior", "failed",
     )  # fmt: skip
     runs = _wait_backfill_done(af, meta, 4)
     assert [(r["data_interval_start"].date(), r["state"]) for r in runs] == [(failed_day, "success")], runs
     after = world.ledger_files()
-    new_files = [f for f in after if f["name"] not in {g["name"] for g in files}]
+    new_files = [f for f in after if f["business_date"] == failed_day]
     assert len(new_files) == 1, new_files
-    assert new_files[0]["business_date"] == failed_day
     assert new_files[0]["rows"] == len(late)
     assert new_files[0]["state"] == "acknowledged"
-    assert [f for f in after if f["name"] in {g["name"] for g in files}] == files  # the others untouched
-    counts = world.upload_counts()
-    assert counts == {**pickups, new_files[0]["name"]: 1}  # the late rows went to Flex once
+    assert [f for f in after if f["business_date"] != failed_day] == files  # the others untouched
+    assert world.upload_counts() == {**pickups, new_files[0]["name"]: 1}  # the new rows went to Flex once
     shipped = {r["order_id"] for r in world.orders(failed_day) if r["flex_sent_at"] is not None}
-    assert set(late) <= shipped
+    assert shipped == set(late)
 
 
-def _add_late_declines(world: FlexWorld, day: date, n: int) -> list[str]:
-    """Copies of ``n`` shipped declines of ``day`` under new order ids, as the billing system would add."""
+def _copy_declines(world: FlexWorld, source_day: date, day: date, n: int) -> list[str]:
+    """Copies of ``n`` shipped declines of ``source_day`` moved to ``day``, under new order ids."""
     from sqlalchemy import func, select
 
     from flex_provider.merchant.schema import orders
@@ -291,12 +288,13 @@ def _add_late_declines(world: FlexWorld, day: date, n: int) -> list[str]:
             for r in conn.execute(
                 select(orders).where(orders.c.flex_sent_at.is_not(None)).order_by(orders.c.id)
             ).mappings()
-            if r["attempted_at"].astimezone(timezone.utc).date() == day
+            if r["attempted_at"].astimezone(timezone.utc).date() == source_day
         ][:n]
-        assert len(shipped) == n, f"day {day} has fewer than {n} shipped declines"
+        assert len(shipped) == n, f"day {source_day} has fewer than {n} shipped declines"
         for i, row in enumerate(shipped):
             row["id"] = next_id + i
-            row["order_id"] = f"{row['order_id']}-late"
+            row["order_id"] = f"{row['order_id']}-{day:%Y%m%d}"
+            row["attempted_at"] -= source_day - day
             row["status"] = "DECLINED"
             row.update({c: None for c in row if c.startswith("flex_")})
         conn.execute(orders.insert(), shipped)

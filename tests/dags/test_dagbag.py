@@ -48,3 +48,31 @@ print(json.dumps({{"seconds": time.perf_counter() - start,
     assert result["seconds"] < 1.0, result
     assert "pandas" not in result["heavy"], result
     assert "numpy" not in result["heavy"], result
+
+
+def test_anything_uploaded_fails_when_a_written_file_was_not_shipped(tmp_path: Path, monkeypatch) -> None:
+    """The guard after the ship tasks: a file of the run not uploaded fails the run instead of a green one."""
+    from datetime import date
+
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from flex_provider.batch.ledger import FlexLedger
+
+    monkeypatch.setenv("AIRFLOW_CONN_FLEX_LEDGER_DB", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "l.db")}))
+    check = DagBag(dag_folder=str(DAGS / "flex_mit_daily.py")).dags["flex_mit_daily"].get_task("anything_uploaded")
+    ledger = FlexLedger("flex_ledger_db")
+    day, mid = date(2026, 11, 24), "m"
+    for name in ("evaluate_m_20261124_0001.json", "evaluate_m_20261124_0002.json"):
+        ledger.record_file(name, business_date=day, kind="evaluate", mid=mid, rows=1, sha256="s", rows_sha256="r")
+    ledger.mark_uploaded("evaluate_m_20261124_0001.json", remote_size=1, uploaded_sha256="s")
+    summary = {"business_date": day.isoformat(), "mid": mid,
+               "files": ["evaluate_m_20261124_0001.json", "evaluate_m_20261124_0002.json"]}
+
+    with pytest.raises(AirflowFailException, match=r"evaluate_m_20261124_0002\.json"):
+        check.python_callable(summary, {"dry_run": False})
+    # A dry run ships nothing on purpose: no failure, and only the uploaded file's ack is awaited.
+    assert check.python_callable(summary, {"dry_run": True}) == ["ack_evaluate_m_20261124_0001.json"]
+    ledger.mark_uploaded("evaluate_m_20261124_0002.json", remote_size=1, uploaded_sha256="s")
+    assert check.python_callable(summary, {"dry_run": False}) == [
+        "ack_evaluate_m_20261124_0001.json", "ack_evaluate_m_20261124_0002.json"]
