@@ -258,7 +258,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "credentials, picks new ports), then read its connections from sandbox.json (never printed here:"
         )
         print("they hold the app secret) and start Airflow:")
-        print(f"  {sys.executable} -m flex_provider.sandbox serve --data-dir {work / 'sandbox'} &")
+        print(
+            f"  {sys.executable} -m flex_provider.sandbox serve --data-dir {work / 'sandbox'} "
+            f"--merchant-db-url sqlite:///{merchant_db} &"
+        )
         info_file = shlex.quote(str(work / "sandbox" / "sandbox.json"))
         for conn_id in ("flex_default", "flex_sftp_default"):
             read = f"import json; print(json.load(open({info_file!r}))['airflow_connections']['{conn_id}'])"
@@ -270,6 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             and k not in ("AIRFLOW_CONN_FLEX_DEFAULT", "AIRFLOW_CONN_FLEX_SFTP_DEFAULT")
         )
         print(f"  env {exports} {_bin('airflow')} standalone")
+        print("The sandbox also serves the demo checkout (SenseJS key + card vaulting, docs/checkout.md) at")
+        print("sandbox.json's checkout_url: a card paid there lands in the same merchant DB, token and sense key only.")
         say("done")
         return 0
     finally:
