@@ -24,7 +24,7 @@ import pytest
 from tests.fixtures.postgres import fresh_database, pg_conn_json, pg_url
 from tests.fixtures.sandbox import SandboxProcess
 
-__all__ = ["DAGS", "SQL", "FlexWorld", "flex_world", "fresh_database", "pg_url"]  # what the DAG-level tests import
+__all__ = ["DAGS", "SQL", "FlexWorld", "airflow_cluster_env", "flex_world", "fresh_database", "pg_url"]  # what the DAG-level tests import
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
@@ -249,3 +249,36 @@ def flex_world(
     finally:
         mp.undo()
         sandbox.stop()
+
+
+def airflow_cluster_env(
+    world: FlexWorld, home: Path, dags: Path, meta_db: str, port: int, executor: str, **extra: str
+) -> dict[str, str]:
+    """
+    The environment every Airflow process of a test cluster shares (api-server on 127.0.0.1:``port``,
+    metadata on the PostgreSQL database ``meta_db``, fast heartbeats); ``extra`` adds or overrides keys.
+    """
+    bin_dir = Path(sys.executable).parent
+    env = {
+        **os.environ,
+        **world.env,
+        "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}",
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__CORE__EXECUTOR": executor,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg_url(meta_db),
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__API_AUTH__JWT_SECRET": "flex-cluster-test-secret",
+        "AIRFLOW__API__SECRET_KEY": "flex-cluster-test-secret",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        **extra,
+    }
+    env.pop("AIRFLOW__CORE__SQL_ALCHEMY_CONN", None)
+    return env

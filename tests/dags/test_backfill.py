@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dags.support import DAGS, FlexWorld
+from tests.dags.support import DAGS, FlexWorld, airflow_cluster_env
 from tests.fixtures.postgres import fresh_database, pg_url
 from tests.fixtures.sandbox import SandboxProcess
 
@@ -114,30 +114,12 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FlexWorld,
             home = base / "airflow"
             home.mkdir()
             port = _free_port()
-            env = {
-                **os.environ,
-                **world.env,
-                "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
-                "AIRFLOW_HOME": str(home),
-                "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-                "AIRFLOW__CORE__PARALLELISM": "2",
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg_url(meta),
-                "AIRFLOW__API__HOST": "127.0.0.1",
-                "AIRFLOW__API__PORT": str(port),
-                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-                "AIRFLOW__API_AUTH__JWT_SECRET": "flex-backfill-test-secret",
-                "AIRFLOW__API__SECRET_KEY": "flex-backfill-test-secret",
-                "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-                "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
-                "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-                "FLEX_ACK_POKE_SECONDS": "2",
-                "FLEX_TASK_RETRIES": "0",  # the day made to fail below fails at once
-            }
-            env.pop("AIRFLOW__CORE__SQL_ALCHEMY_CONN", None)
+            env = airflow_cluster_env(
+                world, home, dags, meta, port, "LocalExecutor",
+                AIRFLOW__CORE__PARALLELISM="2",
+                FLEX_ACK_POKE_SECONDS="2",
+                FLEX_TASK_RETRIES="0",  # the day made to fail below fails at once
+            )  # fmt: skip
             af = Airflow(home, env)
             af.cli("db", "migrate")
             try:

@@ -42,8 +42,16 @@ from typing import Any
 
 import pytest
 
-from tests.dags.support import DAGS, FlexWorld, fresh_database, migrate_airflow_db, pg_url, run_dag
-from tests.dags.test_backfill import BIN, Airflow, _free_port, _wait_parsed
+from tests.dags.support import (
+    DAGS,
+    FlexWorld,
+    airflow_cluster_env,
+    fresh_database,
+    migrate_airflow_db,
+    pg_url,
+    run_dag,
+)
+from tests.dags.test_backfill import Airflow, _free_port, _wait_parsed
 from tests.deploy.compose import healthcheck_command, load
 from tests.fixtures.sandbox import SandboxProcess
 
@@ -298,40 +306,21 @@ def _cluster_env(
 ) -> dict[str, str]:
     """One environment for every Airflow process of the cluster (as the compose file shares one)."""
     port, health_port = ports
-    env = {
-        **os.environ,
-        **world.env,
+    return airflow_cluster_env(
+        world, home, dags, meta_db, port, "CeleryExecutor",
         **RUN_ENV,
-        "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
         # Room to queue all 4 ship tasks at once (the executor counts a task until its Celery task ends).
-        "AIRFLOW__CORE__PARALLELISM": "8",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg_url(meta_db),
-        "AIRFLOW__CELERY__BROKER_URL": REDIS_URL,
-        "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": prefix,
-        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + pg_url(meta_db).replace("+psycopg2", ""),
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__API_AUTH__JWT_SECRET": "flex-celery-test-secret",
-        "AIRFLOW__API__SECRET_KEY": "flex-celery-test-secret",
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(health_port),
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+        AIRFLOW__CORE__PARALLELISM="8",
+        AIRFLOW__CELERY__BROKER_URL=REDIS_URL,
+        AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX=prefix,
+        AIRFLOW__CELERY__RESULT_BACKEND="db+" + pg_url(meta_db).replace("+psycopg2", ""),
+        AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK="True",
+        AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST="127.0.0.1",
+        AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT=str(health_port),
         # A task's supervisor notices its process ended at its next heartbeat at the latest (default
         # 5 s, during which the worker slot stays taken): 1 s keeps slots free and the test short.
-        "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-    }
-    env.pop("AIRFLOW__CORE__SQL_ALCHEMY_CONN", None)
-    return env
+        AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL="1",
+    )  # fmt: skip
 
 
 def _run_compose_healthchecks(
