@@ -54,6 +54,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine
 
+from flex_provider.batch import ack_name
 from flex_provider.models.batch import AckFile, ResultFile, ResultRow
 
 log = logging.getLogger(__name__)
@@ -253,11 +254,6 @@ def file_number(name: str) -> int | None:
     """The ``NNNN`` of a batch file name (``..._<YYYYMMDD>_<NNNN>.json``), None when it has none."""
     m = _FILE_NUMBER.search(name)
     return int(m.group(1)) if m else None
-
-
-def ack_name_for(name: str) -> str:
-    """Name of Flex's acknowledgement file for an inbound file (docs/batch-files.md)."""
-    return f"ack_{name.rsplit('.', 1)[0]}.json"
 
 
 class LedgerConflictError(ValueError):
@@ -487,7 +483,7 @@ class FlexLedger:
             )
             if result.rowcount == 0:
                 return False
-            conn.execute(outbound_files.delete().where(outbound_files.c.name == ack_name_for(name)))
+            conn.execute(outbound_files.delete().where(outbound_files.c.name == ack_name(name)))
         return True
 
     def rows_for_files(
