@@ -18,15 +18,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (
     BenchResult,
     base_parser,
-    fresh_database,
     log,
     report,
-    sandbox_server,
     size_of,
-    sshd_server,
-    timed,
 )
-from bench.ship import load_orders, prewarm, reset_ledger, run_ours
+from bench.ship import loaded_servers, reset_ledger, run_ours
 
 TARGET = 1.2
 
@@ -37,18 +33,16 @@ def main() -> int:
     ).parse_args()
     n = size_of(args)
     small_n = max(1, n // 10)
-    with fresh_database("flex_bench_mem") as db, sshd_server() as sshd, sandbox_server() as sandbox:
-        with timed() as t:
-            load_orders(db, n)
-        log(f"memory: loaded {n} orders in {t():.1f}s")
-        prewarm(db)
-        with tempfile.TemporaryDirectory(prefix="flex-bench-mem-") as tmp:
-            small = run_ours(db, sshd, sandbox, Path(tmp) / "small", limit=small_n)
-            log(f"memory small ({small_n}): {small}")
-            reset_ledger(db)
-            sshd.clear("inbound")
-            large = run_ours(db, sshd, sandbox, Path(tmp) / "large")
-            log(f"memory large ({n}): {large}")
+    with (
+        loaded_servers(n, "memory") as (db, sshd, sandbox),
+        tempfile.TemporaryDirectory(prefix="flex-bench-mem-") as tmp,
+    ):
+        small = run_ours(db, sshd, sandbox, Path(tmp) / "small", limit=small_n)
+        log(f"memory small ({small_n}): {small}")
+        reset_ledger(db)
+        sshd.clear("inbound")
+        large = run_ours(db, sshd, sandbox, Path(tmp) / "large")
+        log(f"memory large ({n}): {large}")
     report(
         [
             BenchResult(

@@ -15,6 +15,7 @@ Both upload to the same sshd. Run: ``.venv/bin/python bench/ship.py --rows 10000
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -284,25 +286,35 @@ def run_ours(
     return run_child_json(args, env=env)
 
 
+@contextlib.contextmanager
+def loaded_servers(n: int, label: str) -> Iterator[tuple[PgDatabase, Any, dict[str, Any]]]:
+    """A fresh database with ``n`` declined orders (read once), OpenSSH sshd and the sandbox: the ship and
+    memory benches' set-up."""
+    with fresh_database(f"flex_bench_{label}") as db, sshd_server() as sshd, sandbox_server() as sandbox:
+        with timed() as t:
+            load_orders(db, n)
+        log(f"{label}: loaded {n} orders in {t():.1f}s")
+        prewarm(db)
+        yield db, sshd, sandbox
+
+
 def measure(
     n: int, *, profile: str | None = None, keep: bool = False
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Set up PostgreSQL + sshd with ``n`` orders; return (ours, baseline) figures."""
-    with fresh_database("flex_bench_ship") as db, sshd_server() as sshd, sandbox_server() as sandbox:
-        with timed() as t:
-            load_orders(db, n)
-        log(f"ship: loaded {n} orders in {t():.1f}s")
-        prewarm(db)
-        with tempfile.TemporaryDirectory(prefix="flex-bench-ship-") as tmp:
-            work = Path(tmp)
-            ours = run_ours(db, sshd, sandbox, work / "ours", profile=profile)
-            log(f"ship ours: {json.dumps(ours)}")
-            ours["floor"] = model_floor(work / "ours" / "out")
-            log(f"ship model floor: {json.dumps(ours['floor'])}")
-            sshd.clear("inbound")
-            base = run_baseline(db, sshd, work / "baseline", ours["files"])
-            log(f"ship baseline: {json.dumps(base)}")
-            sshd.clear("inbound")
+    with (
+        loaded_servers(n, "ship") as (db, sshd, sandbox),
+        tempfile.TemporaryDirectory(prefix="flex-bench-ship-") as tmp,
+    ):
+        work = Path(tmp)
+        ours = run_ours(db, sshd, sandbox, work / "ours", profile=profile)
+        log(f"ship ours: {json.dumps(ours)}")
+        ours["floor"] = model_floor(work / "ours" / "out")
+        log(f"ship model floor: {json.dumps(ours['floor'])}")
+        sshd.clear("inbound")
+        base = run_baseline(db, sshd, work / "baseline", ours["files"])
+        log(f"ship baseline: {json.dumps(base)}")
+        sshd.clear("inbound")
     return ours, base
 
 
