@@ -103,7 +103,7 @@ class ClockChange(BaseModel):
 
 
 class _Unauthorized(Exception):
-    pass
+    """A /v1 request without a valid bearer token (answered 401 by its exception handler)."""
 
 
 def _reply(request: Request, status: int, body: Any, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -176,6 +176,7 @@ def create_app(
             else:
                 response = await call_next(request)
                 if faults.take_drop():
+                    # Run the handler's body to the end (the change is committed), then lose its answer.
                     async for _ in response.body_iterator:  # type: ignore[attr-defined]
                         pass
                     response = _reply(request, 503, schemas.problem(
