@@ -537,9 +537,14 @@ class FlexApiHook(_FlexApiBase):
         self._log_answer(call, response, started)
         return response
 
-    def get_token(self) -> str:
-        """Return a valid bearer token, from the cache while it is fresh."""
+    def get_token(self, *, force_refresh: bool = False) -> str:
+        """
+        Return a valid bearer token, from the cache while it is fresh; ``force_refresh`` fetches a new
+        one (a token that must live long after this call, e.g. in a batch file Flex reads later).
+        """
         with TOKEN_CACHE.lock:
+            if force_refresh:
+                TOKEN_CACHE.invalidate(self._token_key, None)
             token = TOKEN_CACHE.get(self._token_key)
             if token is None:
                 call = self._token_call()
@@ -633,8 +638,7 @@ class FlexApiHook(_FlexApiBase):
     def test_connection(self) -> tuple[bool, str]:
         """Check the credentials by fetching a token."""
         try:
-            TOKEN_CACHE.invalidate(self._token_key, None)
-            self.get_token()
+            self.get_token(force_refresh=True)
         except Exception as exc:  # noqa: BLE001 - any failure is the answer to the test
             return False, str(exc)
         return True, f"Authenticated with Flex at {self.settings.base_url}"

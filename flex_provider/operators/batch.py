@@ -81,21 +81,6 @@ def _mid(mid: str | None, flex_conn_id: str) -> str:
     return found
 
 
-def _fresh_token(api: Any) -> str:
-    """
-    A newly fetched bearer token (never a cached one): Flex checks it when it picks the file up, later.
-
-    A task normally runs in a fresh process with an empty cache; this matters when several ship steps
-    share one process (``dag.test()``, a resend after Flex refused an expired token).
-    """
-    from flex_provider.hooks.api import TOKEN_CACHE
-
-    with TOKEN_CACHE.lock:
-        # The hook has no public "force refresh" flag; drop its cached token for this key.
-        TOKEN_CACHE.invalidate(api._token_key, None)
-    return api.get_token()
-
-
 def _read_sql(sql: str) -> str:
     """
     The operator's ``sql`` without comments (so ``:name`` in a comment is no bind parameter).
@@ -380,8 +365,10 @@ class ShipBatchOperator(BaseOperator):
             from flex_provider.hooks.api import FlexApiHook
             from flex_provider.hooks.sftp import FlexSftpHook
 
+            # Never a cached token: Flex checks the one in line 1 when it picks the file up, later. (A task
+            # normally starts with an empty cache; dag.test() and resends share one process.)
             with FlexApiHook(self.flex_conn_id) as api:
-                token = _fresh_token(api)
+                token = api.get_token(force_refresh=True)
             if self.transform_token is not None:
                 token = self.transform_token(token)
             hook = FlexSftpHook(ssh_conn_id=self.sftp_conn_id)

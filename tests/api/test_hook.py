@@ -93,6 +93,15 @@ def test_token_is_reused_across_calls_and_hooks(hook, sandbox):
     assert request_count(sandbox, "POST /v1/oauth2/token") - before == 1
 
 
+def test_force_refresh_fetches_a_new_token_and_caches_it(hook, sandbox):
+    first = hook.get_token()
+    before = request_count(sandbox, "POST /v1/oauth2/token")
+    fresh = hook.get_token(force_refresh=True)
+    assert request_count(sandbox, "POST /v1/oauth2/token") - before == 1
+    assert fresh != first
+    assert hook.get_token() == fresh  # the new one is what the cache serves next
+
+
 def test_expired_token_is_fetched_again_once_on_401(hook, sandbox):
     mid = hook.settings.mid
     hook.evaluate(evaluate_body(mid))
