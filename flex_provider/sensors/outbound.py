@@ -154,10 +154,6 @@ class FlexOutboundFileSensor(BaseSensorOperator):
         if not files:
             self.log.info("Every file found was processed meanwhile; waiting again")
             self._defer()
-        missing = self._missing(excluded) - {f["name"] for f in files}
-        if missing:  # only when an expected file was processed and then re-appeared: look again
-            self.log.info("Still waiting for %s", sorted(missing)[:10])
-            self._defer()
         self.log.info("Found %d new outbound file(s): %s", len(files), [f["name"] for f in files])
         return files
 
