@@ -30,7 +30,15 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Flex",
-                "python-modules": ["flex_provider.operators.api", "flex_provider.operators.batch"],
+                "python-modules": [
+                    "flex_provider.operators.api",
+                    "flex_provider.operators.batch",
+                    "flex_provider.operators.extract",
+                    "flex_provider.operators.ship",
+                    "flex_provider.operators.mark",
+                    "flex_provider.operators.outbound",
+                    "flex_provider.operators.reconcile",
+                ],
             }
         ],
         "sensors": [

@@ -1,0 +1,91 @@
+"""
+What the batch operators share: default connection ids, the merchant-DB staging layouts, small parsers.
+
+One place for each: the DAGs, operators and tests import these instead of spelling them again.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowFailException
+
+MERCHANT_CONN_ID = "flex_merchant_db"
+LEDGER_CONN_ID = "flex_ledger_db"
+FLEX_CONN_ID = "flex_default"
+SFTP_CONN_ID = "flex_sftp_default"
+
+#: Staging table the outcome SQL reads (merchant DB, session-local).
+OUTCOME_STAGE = "flex_stage_outcomes"
+OUTCOME_TYPES = (
+    ("order_id", "text"),
+    ("flex_order_id", "text"),
+    ("flex_status", "text"),
+    ("confirmation_id", "text"),
+    ("amount", "int"),
+    ("settled_at", "ts"),
+)
+SHIPPED_STAGE = "flex_stage_shipped"
+SHIPPED_TYPES = (("order_id", "text"), ("batch_file", "text"), ("business_date", "date"), ("expiry_at", "ts"))
+REJECTS_STAGE = "flex_stage_rejects"
+REJECTS_TYPES = (("order_id", "text"), ("business_date", "date"), ("reason", "text"))
+OUTCOME_COLUMNS = tuple(c for c, _ in OUTCOME_TYPES)
+SHIPPED_COLUMNS = tuple(c for c, _ in SHIPPED_TYPES)
+REJECTS_COLUMNS = tuple(c for c, _ in REJECTS_TYPES)
+
+# Flex GET /orders status code -> outcome (flex_provider.models.api.OrderStatus).
+_ORDER_STATUS_OUTCOME = {7: "APPROVED", 8: "EXPIRED", 2: "CANCELLED", 6: "REFUNDED"}
+
+
+def as_date(value: date | str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def as_utc_datetime(value: Any) -> datetime | None:
+    """A datetime from the DB (aware, naive UTC, or SQLite text), as aware UTC; None if unreadable."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def resolve_mid(mid: str | None, flex_conn_id: str) -> str:
+    if mid:
+        return mid
+    from flex_provider.hooks.api import FlexApiHook
+
+    found = FlexApiHook(flex_conn_id).settings.mid
+    if not found:
+        raise AirflowFailException(f"No mid given and connection {flex_conn_id!r} has no 'mid' extra")
+    return found
+
+
+def read_sql(sql: str) -> str:
+    """
+    The operator's ``sql`` without comments (so ``:name`` in a comment is no bind parameter).
+
+    ``sql`` is rendered text, or the path of a file that was not templated (an absolute path).
+    """
+    import sqlparse
+
+    if sql.strip().endswith(".sql") and "\n" not in sql.strip() and os.path.isfile(sql.strip()):
+        sql = Path(sql.strip()).read_text(encoding="utf-8")
+    return sqlparse.format(sql, strip_comments=True).strip()
+
+
+# Former private names, kept for callers of flex_provider.operators.batch.
+_as_date = as_date
+_as_utc_datetime = as_utc_datetime
+_mid = resolve_mid
+_read_sql = read_sql

@@ -1,0 +1,174 @@
+"""Upload a manifest's batch files to Flex's inbound folder, each at most once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from flex_provider.operators.common import (
+    FLEX_CONN_ID,
+    LEDGER_CONN_ID,
+    SFTP_CONN_ID,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class ShipBatchOperator(BaseOperator):
+    """
+    Upload the batch files of a manifest to Flex's inbound folder, each at most once.
+
+    Files the ledger marks ``uploaded`` or ``acknowledged`` are skipped. The others are recorded in the
+    ledger (file and rows), a bearer token is fetched just before the upload (tokens live 10 minutes),
+    and all files go over one SSH connection as ``<name>.part`` + rename with the token written into
+    line 1. Each upload is recorded in the ledger right after it.
+
+    A file Flex rejected as a whole (its ack says ``REJECTED``: an expired or bad token, an unreadable
+    file) is the one exception: it is uploaded again, from the same local file (checked against the
+    ledger's sha256) with a fresh token, and its old ack is forgotten so the new one is read. With
+    ``files=None`` every rejected file of the manifest's day is resent; a mapped task gets them through
+    ``files`` (the extract step lists them under ``resend``).
+
+    :param manifest: path of the manifest written by the writer (templated).
+    :param files: only these file names (templated; for mapped fan-out): names of the manifest, or
+        rejected files of the manifest's day lying next to it. None = all of both.
+    :param ledger_conn_id: SQL connection of the ledger.
+    :param flex_conn_id: ``flex`` connection (for the token).
+    :param sftp_conn_id: ``sftp`` connection of the exchange.
+    :param transform_token: test hook: called with the bearer token before it goes into line 1.
+    """
+
+    template_fields: Sequence[str] = ("manifest", "files", "ledger_conn_id", "flex_conn_id", "sftp_conn_id")
+    ui_color = "#e9f7ef"
+
+    def __init__(
+        self,
+        *,
+        manifest: str,
+        files: Sequence[str] | None = None,
+        ledger_conn_id: str = LEDGER_CONN_ID,
+        flex_conn_id: str = FLEX_CONN_ID,
+        sftp_conn_id: str = SFTP_CONN_ID,
+        transform_token: Callable[[str], str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.manifest = manifest
+        self.files = files
+        self.ledger_conn_id = ledger_conn_id
+        self.flex_conn_id = flex_conn_id
+        self.sftp_conn_id = sftp_conn_id
+        self.transform_token = transform_token
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from flex_provider.batch.ledger import FlexLedger
+        from flex_provider.batch.outbound import sha256_file
+        from flex_provider.batch.writer import (
+            first_line_transform,
+            iter_batch_rows,
+            read_ledger_rows,
+            read_manifest,
+        )
+
+        manifest_path = Path(self.manifest)
+        manifest = read_manifest(manifest_path)
+        ledger = FlexLedger(self.ledger_conn_id)
+        rejected = {
+            f["name"]: f for f in ledger.rejected_files(manifest.mid, manifest.kind, manifest.business_date)
+        }
+        by_name = {e.name: e for e in manifest.files}
+        wanted = (
+            list(self.files) if self.files is not None else [*by_name, *sorted(set(rejected) - set(by_name))]
+        )
+        missing = sorted(n for n in wanted if n not in by_name and n not in rejected)
+        if missing:
+            raise AirflowFailException(
+                f"Files neither in {manifest_path.name} nor rejected by Flex: {missing}"
+            )
+        todo: list[tuple[str, int]] = []  # (name, rows)
+        resend: set[str] = set()
+        skipped: list[str] = []
+        for name in wanted:
+            if name in rejected:
+                # Flex refused the whole file: send the same bytes again (a fresh token goes into line 1).
+                record = rejected[name]
+                path = manifest_path.parent / name
+                if not path.is_file() or sha256_file(path) != record["sha256"]:
+                    raise AirflowFailException(
+                        f"{name} was rejected by Flex ({record['ack_error']}) and must be uploaded again, but "
+                        f"{path} is missing or differs from the file recorded in the ledger"
+                    )
+                self.log.warning("Uploading %s again: Flex rejected it (%s)", name, record["ack_error"])
+                resend.add(name)
+                todo.append((name, int(record["rows"])))
+                continue
+            entry = by_name[name]
+            state = ledger.file_state(name)
+            if state in ("uploaded", "acknowledged"):
+                skipped.append(name)
+                continue
+            state = ledger.record_file(
+                name,
+                business_date=manifest.business_date,
+                kind=manifest.kind,
+                mid=manifest.mid,
+                rows=entry.rows,
+                sha256=entry.sha256,
+                rows_sha256=entry.rows_sha256,
+            )
+            if state != "written":  # uploaded meanwhile by a concurrent run
+                skipped.append(name)
+                continue
+            # The writer's sidecar (checked against the file's sha256) spares re-parsing every row.
+            path = manifest_path.parent / name
+            rows_of_file = read_ledger_rows(path, entry.sha256)
+            ledger.record_rows(name, rows_of_file if rows_of_file is not None else iter_batch_rows(path))
+            todo.append((name, entry.rows))
+        uploaded: list[str] = []
+        rows = 0
+        if todo:
+            from flex_provider.hooks.api import FlexApiHook
+            from flex_provider.hooks.sftp import FlexSftpHook
+
+            # Never a cached token: Flex checks the one in line 1 when it picks the file up, later. (A task
+            # normally starts with an empty cache; dag.test() and resends share one process.)
+            with FlexApiHook(self.flex_conn_id) as api:
+                token = api.get_token(force_refresh=True)
+            if self.transform_token is not None:
+                token = self.transform_token(token)
+            hook = FlexSftpHook(ssh_conn_id=self.sftp_conn_id)
+            results = hook.upload_files(
+                [manifest_path.parent / name for name, _ in todo],
+                transform_first_line=first_line_transform(token),
+            )
+            counts = dict(todo)
+            for res in results:
+                if res.name in resend:
+                    ledger.mark_reuploaded(res.name, res.size, res.sha256)
+                else:
+                    ledger.mark_uploaded(res.name, res.size, res.sha256)
+                if res.status == "uploaded":
+                    uploaded.append(res.name)
+                    rows += counts[res.name]
+                else:
+                    skipped.append(res.name)
+        self.log.info(
+            "Shipped %d file(s) (%d rows, %d sent again after a rejection); skipped %d already shipped",
+            len(uploaded),
+            rows,
+            len(resend),
+            len(skipped),
+        )
+        return {
+            "business_date": manifest.business_date.isoformat(),
+            "kind": manifest.kind,
+            "uploaded": uploaded,
+            "resent": sorted(resend & set(uploaded)),
+            "skipped": skipped,
+            "rows": rows,
+        }
