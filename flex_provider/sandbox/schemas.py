@@ -274,9 +274,10 @@ class TransmitRequest(_OrderRequest):
 
 
 class RefundRequest(FlexModel):
-    """``POST /orders/{id}/refund``: ``amountToRefund`` in dollars."""
+    """``POST /orders/{id}/refund``: ``amountToRefund`` in major units (its decimals are checked against the
+    order's currency, see ``sandbox/currencies.py``)."""
 
-    amount_to_refund: Decimal = Field(gt=0, decimal_places=2)
+    amount_to_refund: Decimal = Field(gt=0)
     refund_message: str | None = None
     idempotency_key: uuid.UUID | None = None
     mid: str | None = None

@@ -28,6 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from flex_provider.sandbox import currencies
 from flex_provider.sandbox.clock import SandboxClock
 from flex_provider.sandbox.schemas import (
     CancelRequest,
@@ -111,7 +112,7 @@ class OrderEvent:
     mid: str
     status: str  # APPROVED | EXPIRED | CANCELLED | REFUNDED
     confirmation_id: str | None
-    amount: int  # cents (for order.refunded: the amount of this refund)
+    amount: int  # minor units of the currency (for order.refunded: the amount of this refund)
     currency: str
     timestamp: datetime  # sandbox clock
 
@@ -772,8 +773,8 @@ class SandboxState:
 
     # ------------------------------------------------------------------ refund / cancel / capture
     def refund(self, mid: str, order_id: str, body: Any) -> tuple[int, dict[str, Any]]:
-        """``POST /orders/{id}/refund``: dollars; full refund of the whole amount, or partial refunds whose
-        running total stays within 60 % of the order amount."""
+        """``POST /orders/{id}/refund``: an amount in major units (dollars, yen, dinars); a full refund of the
+        whole amount, or partial refunds whose running total stays within 60 % of the order amount."""
         self.settle_due()
         req, errors = parse(RefundRequest, body if body is not None else {})
         errors = dict(errors or {})
@@ -783,20 +784,31 @@ class SandboxState:
             return 400, problem(400, errors)
         assert isinstance(req, RefundRequest)
         with self._lock:
-            if self._order_row(self._conn, mid, order_id) is None:
-                return 404, problem(404, detail=f"Order {order_id} not found.")
+            order = self._order_row(self._conn, mid, order_id)
+        if order is None:
+            return 404, problem(404, detail=f"Order {order_id} not found.")
+        currency = order["currency"]
+        minor = currencies.to_minor(req.amount_to_refund, currency)
+        if minor is None:  # ours: Flex documents only dollars with cents
+            places = currencies.exponent(currency)
+            message = f"The field AmountToRefund has more decimal places than {currency} has ({places})."
+            return 400, problem(400, {"AmountToRefund": [message]})
         key = str(req.idempotency_key) if req.idempotency_key else None
         return self._idempotent(
             mid, "refund", key, {"order": order_id.lower(), "body": body},
-            lambda conn: self._refund(conn, mid, order_id, req), window=IDEMPOTENCY_WINDOW_S,
+            lambda conn: self._refund(conn, mid, order_id, minor), window=IDEMPOTENCY_WINDOW_S,
         )
 
     def _refund(self, conn: sqlite3.Connection, mid: str, order_id: str,
-                req: RefundRequest) -> tuple[int, dict[str, Any]]:
+                minor: int) -> tuple[int, dict[str, Any]]:
+        """Refund ``minor`` minor units of the order's currency (by its ISO 4217 exponent)."""
         row = self._order_row(conn, mid, order_id)
         assert row is not None
-        cents = int((req.amount_to_refund * 100).to_integral_value())
         amount, refunded, status = int(row["amount"]), int(row["refunded"]), int(row["status"])
+        currency = row["currency"]
+
+        def major(value: int) -> str:
+            return str(currencies.to_major(value, currency))
 
         def failed(code: str, message: str) -> tuple[int, dict[str, Any]]:
             return 200, _envelope("FAILED", success=False, responseCode=code, responseMessage=message,
@@ -805,24 +817,25 @@ class SandboxState:
         if status not in (COMPLETED, RETURNED):
             return failed("2002", f"Order cannot be refunded in status {STATUS_NAMES.get(status)}.")
         remaining = amount - refunded
-        if cents > remaining:
-            return failed("2001", f"Amount to refund ({cents / 100:.2f}) is greater than maximum refund amount "
-                                  f"in ({remaining / 100:.2f}))")
-        full = refunded == 0 and cents == amount
+        if minor > remaining:
+            return failed("2001", f"Amount to refund ({major(minor)}) is greater than maximum refund amount "
+                                  f"in ({major(remaining)}))")
+        full = refunded == 0 and minor == amount
         cap = int((Decimal(amount) * REFUND_PARTIAL_CAP).to_integral_value(rounding="ROUND_FLOOR"))
-        if not full and refunded + cents > cap:
+        if not full and refunded + minor > cap:
             return failed("2003", f"Partial refunds are limited to 60% of the order amount: at most "
-                                  f"{max(cap - refunded, 0) / 100:.2f} more can be refunded on this order.")
+                                  f"{major(max(cap - refunded, 0))} more can be refunded on this order.")
         now = self.clock.timestamp()
-        new_status = RETURNED if refunded + cents >= amount else status
+        new_status = RETURNED if refunded + minor >= amount else status
         conn.execute(
             "UPDATE orders SET refunded=?, status=?, updated_at=?, final_at=COALESCE(final_at, ?) WHERE id=?",
-            (refunded + cents, new_status, now, now, row["id"]),
+            (refunded + minor, new_status, now, now, row["id"]),
         )
-        self._emit(conn, row, "order.refunded", "REFUNDED", now, amount=cents)
+        self._emit(conn, row, "order.refunded", "REFUNDED", now, amount=minor)
         transaction_id = str(uuid.uuid4())
         return 200, _envelope("SUCCESS", responseCode="00", responseMessage="Refund approved",
-                              transactionId=transaction_id, refundedAmount=float(Decimal(refunded + cents) / 100),
+                              transactionId=transaction_id,
+                              refundedAmount=float(currencies.to_major(refunded + minor, currency)),
                               orderStatus=STATUS_NAMES[new_status])
 
     def cancel(self, mid: str, order_id: str, body: Any) -> tuple[int, dict[str, Any]]:

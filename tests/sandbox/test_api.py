@@ -254,6 +254,43 @@ def test_refund_limits_partial_cap_and_full_refund(sandbox: SandboxProcess) -> N
     assert "AmountToRefund" in missing.json()["errors"]
 
 
+@pytest.mark.parametrize(
+    ("currency", "refund", "minor"),
+    [("JPY", 100, 100), ("KWD", 1.5, 1500), ("USD", 1.5, 150), ("BHD", "0.125", 125), ("CLP", "250", 250)],
+)
+def test_refund_amounts_become_minor_units_by_the_currency_exponent(
+    sandbox: SandboxProcess, currency: str, refund: Any, minor: int
+) -> None:
+    """ISO 4217 exponents (JPY 0, USD 2, KWD/BHD 3): a partial refund of 100 yen is 100 minor units, not 10000."""
+    body = evaluate_body(sandbox, f"ord-{uuid.uuid4().hex[:10]}", tokenize(sandbox, APPROVE_CARD), days=1,
+                         amount=19999)
+    body["transaction"]["currency"] = currency
+    r = sandbox.api("POST", "/evaluate", json=body)
+    assert r.status_code == 200, r.text
+    order_id = r.json()["orderSessionKey"]
+    sandbox.advance(DAY)
+    ok = sandbox.api("POST", f"/orders/{order_id}/refund", json={"amountToRefund": refund}).json()
+    assert (ok["status"], ok["responseCode"]) == ("SUCCESS", "00"), ok
+    order = get_order(sandbox, order_id)
+    assert (order["currencyCode"], order["amount"], order["refundedAmount"]) == (currency, 19999, minor)
+    assert [e["amount"] for e in events_for(sandbox, order_id) if e["event"] == "order.refunded"] == [minor]
+
+
+@pytest.mark.parametrize(("currency", "refund"), [("JPY", "100.5"), ("KWD", "1.2345"), ("USD", "0.001")])
+def test_refund_with_more_decimals_than_the_currency_has_is_refused(
+    sandbox: SandboxProcess, currency: str, refund: str
+) -> None:
+    body = evaluate_body(sandbox, f"ord-{uuid.uuid4().hex[:10]}", tokenize(sandbox, APPROVE_CARD), days=1,
+                         amount=19999)
+    body["transaction"]["currency"] = currency
+    order_id = sandbox.api("POST", "/evaluate", json=body).json()["orderSessionKey"]
+    sandbox.advance(DAY)
+    r = sandbox.api("POST", f"/orders/{order_id}/refund", json={"amountToRefund": refund})
+    assert r.status_code == 400, r.text
+    assert "AmountToRefund" in r.json()["errors"]
+    assert get_order(sandbox, order_id)["refundedAmount"] == 0
+
+
 def test_cancel_rules_and_external_cancel(sandbox: SandboxProcess) -> None:
     card = tokenize(sandbox, DECLINE_CARD)
     order_id, _ = new_order(sandbox, card)

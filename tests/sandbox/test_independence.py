@@ -1,0 +1,38 @@
+"""The sandbox checks the provider, so the parts of it that judge the protocol use none of the provider's code."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SANDBOX = Path(__file__).resolve().parents[2] / "flex_provider" / "sandbox"
+
+
+def _imported_modules(path: Path) -> set[str]:
+    modules: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            modules.add(node.module)
+    return modules
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "signing.py",  # webhook signatures: Flex's scheme, not flex_provider.webhooks.signature
+        "webhooks.py",
+        "currencies.py",  # ISO 4217 exponents: its own table, not flex_provider.money
+        "state.py",  # refunds, idempotency
+        "api.py",
+    ],
+)
+def test_sandbox_module_imports_no_provider_code(name: str) -> None:
+    borrowed = {
+        m for m in _imported_modules(SANDBOX / name)
+        if m.startswith("flex_provider.") and not m.startswith("flex_provider.sandbox")
+    }
+    assert not borrowed, f"sandbox/{name} imports provider code: {sorted(borrowed)}"
