@@ -102,6 +102,13 @@ class ClockChange(BaseModel):
     speed: float | None = Field(default=None, ge=0)
 
 
+class IdempotencyMode(BaseModel):
+    """Body of ``POST /_sandbox/idempotency``: ``strict`` true = only idempotency keys dedupe."""
+
+    model_config = ConfigDict(extra="forbid")
+    strict: bool
+
+
 class _Unauthorized(Exception):
     """A /v1 request without a valid bearer token (answered 401 by its exception handler)."""
 
@@ -381,6 +388,17 @@ def _admin_router(state: SandboxState, faults: Faults, requests: Counter[str]) -
         """All knobs off."""
         faults.reset()
         return faults.as_dict()
+
+    @router.get("/idempotency")
+    def get_idempotency() -> dict[str, bool]:
+        """``{"strict": bool}``: whether only idempotency keys dedupe (not the orderId of an open order)."""
+        return {"strict": state.strict_idempotency}
+
+    @router.post("/idempotency")
+    def set_idempotency(mode: IdempotencyMode) -> dict[str, bool]:
+        """Switch strict idempotency on or off (in memory; a restart goes back to ``--strict-idempotency``)."""
+        state.strict_idempotency = mode.strict
+        return {"strict": state.strict_idempotency}
 
     @router.get("/requests")
     def get_requests() -> dict[str, int]:

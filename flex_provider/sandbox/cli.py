@@ -112,6 +112,7 @@ async def serve_async(
     clock_speed: float | None = None,
     token_ttl: float = 600.0,
     approve_rate: float = 0.35,
+    strict_idempotency: bool = False,
     webhook_url: str | None = None,
     merchant_db_url: str | None = None,
     batch_poll_interval: float = 0.2,
@@ -120,6 +121,7 @@ async def serve_async(
     """Run everything until ``stop`` is set (or SIGTERM/SIGINT when run from the CLI).
 
     ``merchant_db_url`` (SQLAlchemy URL) is where the demo checkout page stores card tokens and sense keys.
+    ``strict_idempotency``: only idempotency keys dedupe (``SandboxState.strict_idempotency``).
     """
     import uvicorn
 
@@ -133,7 +135,7 @@ async def serve_async(
     sftp_root = data_dir / "sftp"
     stop = stop or asyncio.Event()
     state = SandboxState(data_dir, seed=seed, clock_speed=clock_speed, token_ttl=token_ttl,
-                         approve_rate=approve_rate)
+                         approve_rate=approve_rate, strict_idempotency=strict_idempotency)
     merchant = state.merchant
 
     routers: list[tuple[str, Any]] = []
@@ -217,6 +219,7 @@ async def serve_async(
             "sftp_host_key": host_key_line,
             "sftp_root": str(sftp_root / SFTP_USER),
             "seed": seed,
+            "strict_idempotency": strict_idempotency,
             "pid": os.getpid(),
             **checkout.info(f"http://{host}:{api_port}", merchant_db),
         }
@@ -267,6 +270,9 @@ def serve(
     clock_speed: float | None = typer.Option(None, "--clock-speed", help="Sandbox seconds per real second (default: stored, else 1)."),
     token_ttl: float = typer.Option(600.0, "--token-ttl", help="Access token lifetime in sandbox seconds."),
     approve_rate: float = typer.Option(0.35, "--approve-rate", help="Share of seeded orders that get approved."),
+    strict_idempotency: bool = typer.Option(
+        False, "--strict-idempotency",
+        help="Only idempotency keys dedupe: a new key for an orderId with an open order is a second order."),
     webhook_url: str | None = typer.Option(None, "--webhook-url", help="Where to POST signed webhooks."),
     merchant_db_url: str | None = typer.Option(
         None, "--merchant-db-url", envvar="FLEX_SANDBOX_MERCHANT_DB_URL",
@@ -283,7 +289,8 @@ def serve(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await serve_async(data_dir, host=host, port=port, sftp_port=sftp_port, seed=seed, clock_speed=clock_speed,
-                          token_ttl=token_ttl, approve_rate=approve_rate, webhook_url=webhook_url,
+                          token_ttl=token_ttl, approve_rate=approve_rate,
+                          strict_idempotency=strict_idempotency, webhook_url=webhook_url,
                           merchant_db_url=merchant_db_url, stop=stop)
 
     asyncio.run(run())

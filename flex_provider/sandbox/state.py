@@ -213,14 +213,24 @@ class SandboxState:
         clock_speed: float | None = None,
         token_ttl: float = 600.0,
         approve_rate: float = 0.35,
+        strict_idempotency: bool = False,
     ) -> None:
-        """Open (or create) the database in ``data_dir``; ``clock_speed`` None keeps the stored speed."""
+        """Open (or create) the database in ``data_dir``; ``clock_speed`` None keeps the stored speed.
+
+        ``strict_idempotency``: only idempotency keys dedupe (see :attr:`strict_idempotency`).
+        """
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.data_dir / "sandbox.sqlite3"
         self.seed = seed
         self.token_ttl = float(token_ttl)
         self.approve_rate = float(approve_rate)
+        #: False (default): an /evaluate for an ``orderId`` with an open order answers with that order, and
+        #: a transmit of the same (orderId, transaction id) answers the same ``transmitId``, whatever the
+        #: key (Flex's business identity; what Flex does there is undocumented, flex-api.md 5.2).
+        #: True: only the idempotency key dedupes: a new key is a new order (or transmit copy), so a
+        #: client whose keys are not stable across retries and reruns is caught.
+        self.strict_idempotency = bool(strict_idempotency)
         self.merchant = MerchantCredentials.from_seed(seed)
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(self.db_path, check_same_thread=False)
@@ -537,7 +547,7 @@ class SandboxState:
             "SELECT * FROM orders WHERE mid=? AND external_order_id=? AND status IN (0,4,5) ORDER BY seq DESC",
             (mid, req.order_id),
         ).fetchone()
-        if open_row is not None:  # a retry with the same orderId answers with the open order
+        if open_row is not None and not self.strict_idempotency:  # same orderId: answer with the open order
             return 200, self._evaluate_response(open_row["id"], open_row["status"])
         seq = conn.execute(
             "SELECT COUNT(*) FROM orders WHERE mid=? AND external_order_id=?", (mid, req.order_id)
@@ -612,7 +622,14 @@ class SandboxState:
         key = str(req.idempotency_key) if req.idempotency_key else None
 
         def run(conn: sqlite3.Connection) -> tuple[int, dict[str, Any]]:
-            transmit_id = str(uuid.uuid5(SANDBOX_NS, f"transmit:{self.seed}:{mid}:{req.order_id}:{req.transaction.id}"))
+            name = f"transmit:{self.seed}:{mid}:{req.order_id}:{req.transaction.id}"
+            if self.strict_idempotency:  # another key (or none) is another copy
+                copies = conn.execute(
+                    "SELECT COUNT(*) FROM transmits WHERE mid=? AND order_id=? AND transaction_id=?",
+                    (mid, req.order_id, req.transaction.id),
+                ).fetchone()[0]
+                name = f"{name}:{copies}" if copies else name
+            transmit_id = str(uuid.uuid5(SANDBOX_NS, name))
             conn.execute(
                 "INSERT OR IGNORE INTO transmits (id, mid, order_id, transaction_id, source, amount, currency, "
                 "created_at) VALUES (?,?,?,?,?,?,?,?)",

@@ -183,6 +183,56 @@ def test_idempotent_replay_and_409_on_different_body(sandbox: SandboxProcess) ->
     assert TRACE_RE.match(conflict.json()["traceId"])
 
 
+def _orders_of(sb: SandboxProcess, order_id: str) -> list[dict[str, Any]]:
+    return [o for o in sb.admin("GET", "/orders").json() if o["external_order_id"] == order_id]
+
+
+def test_default_mode_answers_a_new_key_for_an_open_order_with_that_order(sandbox: SandboxProcess) -> None:
+    assert sandbox.admin("GET", "/idempotency").json() == {"strict": False}
+    body = evaluate_body(sandbox, f"idem-{uuid.uuid4().hex[:8]}", tokenize(sandbox, APPROVE_CARD))
+    first = sandbox.api("POST", "/evaluate", json=body).json()
+    other_key = sandbox.api("POST", "/evaluate", json={**body, "idempotencyKey": str(uuid.uuid4())}).json()
+    assert other_key["orderSessionKey"] == first["orderSessionKey"]
+    assert len(_orders_of(sandbox, body["orderId"])) == 1
+
+
+def test_strict_mode_only_the_idempotency_key_dedupes(sandbox: SandboxProcess) -> None:
+    """A new key for the same orderId is a second order; same key + same body replays; another body: 409."""
+    with sandbox.strict_idempotency():
+        assert sandbox.admin("GET", "/idempotency").json() == {"strict": True}
+        body = evaluate_body(sandbox, f"idem-{uuid.uuid4().hex[:8]}", tokenize(sandbox, APPROVE_CARD))
+        first = sandbox.api("POST", "/evaluate", json=body)
+        replay = sandbox.api("POST", "/evaluate", json=body)
+        assert first.status_code == replay.status_code == 200
+        assert replay.json() == first.json()
+        assert len(_orders_of(sandbox, body["orderId"])) == 1
+        changed = {**body, "transaction": {**body["transaction"], "amount": 2999}}
+        assert sandbox.api("POST", "/evaluate", json=changed).status_code == 409
+        new_key = str(uuid.uuid4())
+        second = sandbox.api("POST", "/evaluate", json={**body, "idempotencyKey": new_key})
+        assert second.status_code == 200, second.text
+        assert second.json()["orderSessionKey"] != first.json()["orderSessionKey"]
+        orders = _orders_of(sandbox, body["orderId"])
+        assert sorted(o["idempotency_key"] for o in orders) == sorted([body["idempotencyKey"], new_key])
+        transmit = {"isDeclined": False, "isMIT": True, "orderId": body["orderId"],
+                    "transaction": {"id": "psp-t", "amount": 1999, "currency": "USD"},
+                    "paymentMethod": {"cardBinNumber": "400000", "cardLast4Digits": "3184"}}
+        keyed = {**transmit, "idempotencyKey": str(uuid.uuid4())}
+        copies = [sandbox.api("POST", "/transmit", json=b).json()["transmitId"] for b in (keyed, keyed, transmit)]
+        assert copies[0] == copies[1] != copies[2]  # the key replays; no key is another copy
+    assert sandbox.admin("GET", "/idempotency").json() == {"strict": False}
+
+
+def test_strict_idempotency_from_the_command_line(sandbox_factory) -> None:
+    sb = sandbox_factory("--seed", "21", "--strict-idempotency")
+    assert sb.info["strict_idempotency"] is True
+    assert sb.admin("GET", "/idempotency").json() == {"strict": True}
+    body = evaluate_body(sb, "idem-cli-1", tokenize(sb, APPROVE_CARD))
+    keys = {sb.api("POST", "/evaluate", json={**body, "idempotencyKey": str(uuid.uuid4())}).json()["orderSessionKey"]
+            for _ in range(2)}
+    assert len(keys) == 2
+
+
 def test_orders_complete_or_expire_after_clock_advance(sandbox: SandboxProcess) -> None:
     approved, _ = new_order(sandbox, tokenize(sandbox, APPROVE_CARD), days=21)
     expiring, exp_body = new_order(sandbox, tokenize(sandbox, DECLINE_CARD), days=21)
