@@ -18,12 +18,16 @@ from flex_provider.operators.api import (
 from flex_provider.sensors.order_status import FlexOrderStatusSensor
 from flex_provider.triggers.order_status import FlexOrderStatusTrigger
 from tests.api.test_hook import PAST_WINDOW, approving_token, evaluate_body
+from tests.unit.test_idempotency import pinned_key
 
 
 @pytest.fixture
 def mid(sandbox, flex_conn_env):
+    """The sandbox merchant, with the sandbox in strict idempotency mode: only keys dedupe, so an operator
+    whose key changes between a run and its rerun makes a second order instead of passing unnoticed."""
     sandbox.admin("POST", "/faults/reset")
-    return sandbox.info["mid"]
+    with sandbox.strict_idempotency():
+        yield sandbox.info["mid"]
 
 
 def _evaluate_without_key(mid: str) -> dict:
@@ -39,6 +43,9 @@ def test_evaluate_operator_derives_the_same_key_on_rerun(mid, sandbox):
     assert first["status"] == "SUBMITTED"
     assert first["order_session_key"] == second["order_session_key"]
     assert set(first) == {"order_id", "order_session_key", "status"}  # a small XCom
+    # strict mode: one order only because both runs sent the same key, the pinned uuid5 of (mid, orderId)
+    at_flex = [o for o in sandbox.admin("GET", "/orders").json() if o["external_order_id"] == body["orderId"]]
+    assert [o["idempotency_key"] for o in at_flex] == [pinned_key(mid, body["orderId"], "evaluate")]
 
 
 def test_evaluate_operator_fails_fast_on_validation_error(mid):
