@@ -27,6 +27,7 @@ from tests.checkout.support import APPROVE_CARD, GUID_RE, artifact_dir, pan_hits
 from tests.dags.support import SQL, FlexWorld
 from tests.fixtures.postgres import fresh_database, pg_url
 from tests.fixtures.sandbox import SandboxProcess
+from tests.servers import server_missing
 
 CHROMIUM = os.environ.get("FLEX_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -70,10 +71,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlexWorld]:
 
 def _chromium() -> str:
     if not Path(CHROMIUM).exists():
-        message = f"{CHROMIUM} missing: apt-get install chromium (scripts/setup.sh does)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        server_missing(f"{CHROMIUM} missing: apt-get install chromium (scripts/setup.sh does)")
     return CHROMIUM
 
 

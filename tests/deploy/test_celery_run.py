@@ -29,7 +29,6 @@ Every wait is bounded (the whole cluster part by ``DEADLINE``); all processes ar
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import time
@@ -54,10 +53,10 @@ from tests.dags.support import (
 from tests.dags.test_backfill import Airflow, _free_port, _wait_parsed
 from tests.deploy.compose import healthcheck_command, load
 from tests.fixtures.sandbox import SandboxProcess
+from tests.servers import REDIS_URL, require_redis
 
 pytestmark = pytest.mark.slow
 
-REDIS_URL = os.environ.get("FLEX_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 DAG_ID = "flex_mit_daily"
 SANDBOX_SEED = 21
 DATA_SEED = 7
@@ -219,14 +218,6 @@ class ClusterRun:
         return owners[0]
 
 
-def _require_redis(url: str) -> None:
-    redis = pytest.importorskip("redis", reason="redis-py is needed for the Celery broker")
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2).ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"Redis not reachable at {url} (set FLEX_TEST_REDIS_URL): {exc}")
-
-
 def _delete_redis_keys(prefix: str) -> None:
     import redis
 
@@ -370,7 +361,7 @@ def _run_compose_healthchecks(
 def cluster(tmp_path_factory: pytest.TempPathFactory, day: date) -> Iterator[ClusterRun]:
     """Start the cluster, let the scheduler run ``day``, collect what happened, stop everything."""
     pytest.importorskip("airflow.providers.celery", reason="the celery extra is not installed")
-    _require_redis(REDIS_URL)
+    require_redis(REDIS_URL)
     deadline = time.monotonic() + DEADLINE
     base = tmp_path_factory.mktemp("celery")
     prefix = f"flex-test-{uuid.uuid4().hex[:12]}:"
