@@ -399,13 +399,9 @@ def test_faults_cut_session_and_slow_results(sftp_env: Env) -> None:
     assert client.post("/_sandbox/sftp/faults/reset").json()["slow_results"] == 0.0
 
 
-def test_end_to_end_against_sandbox(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+def test_end_to_end_against_sandbox(sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Upload through the real sandbox subprocess; ack, then results after a clock advance."""
-    try:
-        sandbox = request.getfixturevalue("sandbox")
-    except pytest.FixtureLookupError:
-        pytest.skip("tests/fixtures/sandbox.py not available yet")
-    _end_to_end(sandbox, tmp_path, request.getfixturevalue("monkeypatch"))
+    _end_to_end(sandbox, tmp_path, monkeypatch)
 
 
 def _wait_for(fn: Any, timeout: float = 15.0) -> Any:
