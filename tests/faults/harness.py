@@ -28,28 +28,11 @@ ROOT = Path(__file__).resolve().parents[2]
 SQL_DIR = ROOT / "dags" / "sql"
 
 
-def _uncommented(name: str) -> Path:
-    """
-    The sample DAG's SQL file with its comments stripped.
-
-    Work-around for a bug (see ``test_found_bugs.py``): the shipped files mention ``:window_start`` /
-    ``:now`` in comments; SQLAlchemy binds them there too, and SQLite (positional ``?``) then refuses
-    the statement. Until the operators strip comments, the fault suite runs the same SQL without them.
-    """
-    import sqlparse
-
-    target = Path(os.environ.get("TMPDIR", "/tmp")) / f"flex-faults-sql-{os.getpid()}" / name
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        text = sqlparse.format((SQL_DIR / name).read_text(encoding="utf-8"), strip_comments=True)
-        target.write_text(text, encoding="utf-8")
-    return target
-
-
-EXTRACT_SQL = _uncommented("extract_declined_mit.sql")
-MARK_SQL = _uncommented("mark_pending.sql")
-APPLY_SQL = _uncommented("apply_outcomes.sql")
-SUMMARY_SQL = _uncommented("recovery_summary.sql")
+# The sample DAG's SQL files as shipped, comments included (the operators strip comments themselves).
+EXTRACT_SQL = SQL_DIR / "extract_declined_mit.sql"
+MARK_SQL = SQL_DIR / "mark_pending.sql"
+APPLY_SQL = SQL_DIR / "apply_outcomes.sql"
+SUMMARY_SQL = SQL_DIR / "recovery_summary.sql"
 EXPIRY_DAYS = 21
 #: Sandbox seconds that take every order of a business day past its rescue window (expiry = day + 22 d).
 SETTLE_SECONDS = (EXPIRY_DAYS + 3) * 86400
