@@ -99,23 +99,37 @@ def test_openssh_child_killed_mid_upload_final_name_never_partial(sshd, tmp_path
         p.unlink()
 
 
-def test_host_key_mismatch_and_unknown_host_are_refused(sandbox_factory, monkeypatch) -> None:
+def test_host_key_mismatch_and_unknown_host_are_refused(sandbox_factory, monkeypatch, tmp_path: Path) -> None:
+    """A changed or unknown host key refuses the connection before a byte is sent: an upload is tried for
+    real (the ship step's own call), and nothing, not even a ``.part``, lands in the inbound folder."""
     from flex_provider.hooks.sftp import FlexSftpHook
 
     sb = sandbox_factory("--seed", "12")
+    inbound = Path(sb.info["sftp_root"]) / "inbound"
     conn = json.loads(sb.info["airflow_connections"]["flex_sftp_default"])
     monkeypatch.setenv("AIRFLOW_CONN_FAULT_SFTP", json.dumps(conn))
-    FlexSftpHook(ssh_conn_id="fault_sftp", conn_retry_attempts=1).list_outbound(["*"])  # pinned key: fine
+    sb.admin("POST", "/sftp/faults", {"paused": True})  # keep what lands in inbound/ where the test sees it
+    probe = tmp_path / f"evaluate_{sb.info['mid']}_20261124_0001.json"
+    probe.write_bytes(b'{"authorizationToken":"","rows":[\n]}\n')
+    pinned = FlexSftpHook(ssh_conn_id="fault_sftp", conn_retry_attempts=1)
+    assert [r.status for r in pinned.upload_files([probe])] == ["uploaded"]  # the pinned key: the upload works
+    assert sorted(p.name for p in inbound.iterdir()) == [probe.name]
+    (inbound / probe.name).unlink()
+
     sb.admin("POST", "/sftp/host-key/rotate")
     with pytest.raises(FlexHostKeyMismatchError, match="does not match"):
+        FlexSftpHook(ssh_conn_id="fault_sftp", conn_retry_attempts=1).upload_files([probe])
+    assert list(inbound.iterdir()) == [], "uploaded to a host whose key changed"
+    with pytest.raises(FlexHostKeyMismatchError, match="does not match"):
         FlexSftpHook(ssh_conn_id="fault_sftp", conn_retry_attempts=1).list_outbound(["*"])
+
     unknown = {**conn, "extra": {k: v for k, v in conn["extra"].items() if k != "host_key"}}
     monkeypatch.setenv("AIRFLOW_CONN_FAULT_SFTP_UNKNOWN", json.dumps(unknown))
     monkeypatch.setenv("HOME", str(Path(sb.data_dir) / "home"))  # no known_hosts to fall back on
     with pytest.raises(FlexHostKeyMismatchError, match="unknown"):
-        FlexSftpHook(ssh_conn_id="fault_sftp_unknown", conn_retry_attempts=1).list_outbound(["*"])
-    inbound = Path(sb.info["sftp_root"]) / "inbound"
-    assert not any(inbound.iterdir())
+        FlexSftpHook(ssh_conn_id="fault_sftp_unknown", conn_retry_attempts=1).upload_files([probe])
+    assert list(inbound.iterdir()) == [], "uploaded to an unknown host"
+    sb.admin("POST", "/sftp/faults", {"paused": False})
 
 
 _DISABLERS = (
