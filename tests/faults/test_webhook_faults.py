@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import httpx
+from sqlalchemy import select, update
 
+from flex_provider.merchant.schema import card_tokens, orders
 from flex_provider.models.webhooks import STATUS_RANK
+from flex_provider.sandbox.signing import webhook_headers as sign_request
 from flex_provider.webhooks.app import WebhookSettings, create_app
-from flex_provider.webhooks.signature import sign_request
 from flex_provider.webhooks.store import WebhookStore
 from tests.faults.invariants import check_invariants
+
+
+def _pay_with_the_approving_test_card(world: Any, order_id: str) -> None:
+    """Give the card on file of ``order_id`` the token of Flex's test card the sandbox always rescues."""
+    card = {"first_name": "Ann", "last_name": "Lee", "number": "4000002760003184", "month": "09", "year": "2030"}
+    r = world.sandbox.api("POST", "/tokenize", json={"payment_method": {"credit_card": card}})
+    r.raise_for_status()
+    token = r.json()["transaction"]["payment_method"]["token"]
+    with world.merchant.begin() as conn:
+        card_id = conn.execute(select(orders.c.card_token_id).where(orders.c.order_id == order_id)).scalar_one()
+        conn.execute(update(card_tokens).where(card_tokens.c.id == card_id).values(flex_token=token))
 
 
 def test_duplicated_reordered_replayed_tampered_webhooks(make_world, webhook_server) -> None:
@@ -25,7 +39,9 @@ def test_duplicated_reordered_replayed_tampered_webhooks(make_world, webhook_ser
     sb.admin("POST", "/webhooks/faults", {"duplicate_ratio": 0.5, "reorder": True, "delay_ms": 50})
     try:
         day = world.business_day()
-        world.add_declines(day, 20)
+        made = world.add_declines(day, 20)
+        rescued = made[0]
+        _pay_with_the_approving_test_card(world, rescued)  # so an APPROVED order surely exists below
         world.ship_day(day)
         world.settle()
         deadline = time.monotonic() + 30
@@ -69,18 +85,19 @@ def test_duplicated_reordered_replayed_tampered_webhooks(make_world, webhook_ser
                                                        "content-type": "application/json"})  # fmt: skip
         assert forged.status_code == 401 and forged.json()["reason"] == "bad_signature"  # noqa: PT018
         # a genuine but older, lower-ranked event arriving late must not move the state back
-        approved = next((s for s in ours.values() if s["status"] == "APPROVED"), None)
-        if approved is not None:
-            late = json.loads(body)
-            late.update({"Event": "order.expired", "OrderId": approved["order_id"],
-                         "ExternalOrderId": approved["external_order_id"], "Status": "EXPIRED",
-                         "ConfirmationId": None, "TimeStamp": "2020-01-01T00:00:00Z"})  # fmt: skip
-            raw = json.dumps(late).encode()
-            ok = client.post(
-                url, content=raw, headers={**sign_request(raw, key, host), "content-type": "application/json"}
-            )
-            assert ok.status_code == 200
+        approved = ours[rescued]
+        assert approved["status"] == "APPROVED", approved
+        late = json.loads(body)
+        late.update({"Event": "order.expired", "OrderId": approved["order_id"],
+                     "ExternalOrderId": approved["external_order_id"], "Status": "EXPIRED",
+                     "ConfirmationId": None, "TimeStamp": "2020-01-01T00:00:00Z"})  # fmt: skip
+        raw = json.dumps(late).encode()
+        ok = client.post(
+            url, content=raw, headers={**sign_request(raw, key, host), "content-type": "application/json"}
+        )
+        assert ok.status_code == 200
     after = store.order_states()
+    assert after[approved["order_id"]]["status"] == "APPROVED", "a late older EXPIRED moved APPROVED back"
     for order_id, state in states.items():
         assert STATUS_RANK[after[order_id]["status"]] >= STATUS_RANK[state["status"]]
         if state["status"] == "APPROVED":
