@@ -74,12 +74,13 @@ def test_dag_runs_at_debug_leak_no_secret_or_card_number(tmp_path: Path) -> None
     texts["demo.log"] = "\n".join(line for line in task_log.splitlines() if "MaskSecret(value=" not in line)
     assert "[DAG TEST] running task" in task_log
     assert "[debug" in task_log, "the runs did not log at DEBUG level"
+    # The XCom scan must run: a metadata DB somewhere else would otherwise leave the XComs unscanned.
     xcom_db = work / "airflow" / "airflow.db"
-    if xcom_db.exists():
-        with sqlite3.connect(xcom_db) as conn:
-            rows = conn.execute("SELECT CAST(value AS TEXT) FROM xcom").fetchall()
-        texts["xcom table"] = "\n".join(str(r[0]) for r in rows)
-        assert rows, "the DAG runs pushed no XCom"
+    assert xcom_db.is_file(), f"no Airflow metadata DB at {xcom_db}: the XComs cannot be scanned"
+    with sqlite3.connect(xcom_db) as conn:
+        rows = conn.execute("SELECT CAST(value AS TEXT) FROM xcom").fetchall()
+    texts["xcom table"] = "\n".join(str(r[0]) for r in rows)
+    assert rows, "the DAG runs pushed no XCom"
     leaks = [(what, where) for where, text in texts.items() for what, needle in needles.items() if needle in text]
     assert not leaks, leaks
     print(
