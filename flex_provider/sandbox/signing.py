@@ -24,42 +24,37 @@ from email.utils import format_datetime
 _SIGNED = "x-fc-nonce;x-fc-date;host;x-fc-content-sha512"
 
 
-def subscriber_key_bytes(subscriber_key_b64: str) -> bytes:
-    """The HMAC key behind a base64 subscriber key; ``ValueError`` when it is not base64 or empty."""
-    try:
-        key = base64.b64decode(subscriber_key_b64.strip(), validate=True)
-    except ValueError as exc:  # binascii.Error is a ValueError
-        raise ValueError("the webhook subscriber key is not base64") from exc
-    if not key:
-        raise ValueError("the webhook subscriber key is empty")
-    return key
+class WebhookSigner:
+    """Signs deliveries with one merchant's subscriber key (base64, as Flex's portal shows it)."""
 
+    def __init__(self, subscriber_key_b64: str) -> None:
+        """Decode the key now, so a bad one fails at start-up, not at the first event."""
+        try:
+            self._key = base64.b64decode(subscriber_key_b64.strip(), validate=True)
+        except ValueError as exc:  # binascii.Error is a ValueError
+            raise ValueError("the webhook subscriber key is not base64") from exc
+        if not self._key:
+            raise ValueError("the webhook subscriber key is empty")
 
-def webhook_headers(
-    body: bytes,
-    subscriber_key_b64: str,
-    host: str,
-    *,
-    nonce: str | None = None,
-    date: datetime | str | None = None,
-) -> dict[str, str]:
-    """The ``x-fc-*`` headers Flex sends with a POST of ``body`` to ``host`` (the receiver's Host header).
+    def headers(self, body: bytes, host: str, *, nonce: str | None = None,
+                date: datetime | str | None = None) -> dict[str, str]:
+        """The ``x-fc-*`` headers of a POST of ``body`` to ``host`` (the receiver's Host header value).
 
-    ``nonce`` defaults to 32 random hex characters, ``date`` to now, as an RFC 1123 GMT date.
-    """
-    key = subscriber_key_bytes(subscriber_key_b64)
-    nonce = nonce or secrets.token_hex(16)
-    when = date if date is not None else datetime.now(timezone.utc)
-    if isinstance(when, datetime):
-        when = format_datetime(when.astimezone(timezone.utc), usegmt=True)
-    digest = base64.b64encode(hashlib.sha512(body).digest()).decode("ascii")
-    signed_values = [nonce, when, host, digest]  # the order of SignedHeaders
-    text = "POST\n" + ";".join(signed_values)
-    signature = base64.b64encode(hmac.new(key, text.encode("utf-8"), hashlib.sha512).digest()).decode("ascii")
-    return {
-        "x-fc-authorization": f"HMAC-SHA512 SignedHeaders={_SIGNED}&Signature={signature}",
-        "x-fc-content-sha512": digest,
-        "x-fc-date": when,
-        "x-fc-nonce": nonce,
-        "x-fc-signature": signature,
-    }
+        ``nonce`` defaults to 32 random hex characters, ``date`` to now, sent as an RFC 1123 GMT date.
+        """
+        nonce = nonce or secrets.token_hex(16)
+        when = date if date is not None else datetime.now(timezone.utc)
+        if isinstance(when, datetime):
+            when = format_datetime(when.astimezone(timezone.utc), usegmt=True)
+        digest = base64.b64encode(hashlib.sha512(body).digest()).decode("ascii")
+        signed_values = [nonce, when, host, digest]  # the order of SignedHeaders
+        text = "POST\n" + ";".join(signed_values)
+        mac = hmac.new(self._key, text.encode("utf-8"), hashlib.sha512).digest()
+        signature = base64.b64encode(mac).decode("ascii")
+        return {
+            "x-fc-authorization": f"HMAC-SHA512 SignedHeaders={_SIGNED}&Signature={signature}",
+            "x-fc-content-sha512": digest,
+            "x-fc-date": when,
+            "x-fc-nonce": nonce,
+            "x-fc-signature": signature,
+        }

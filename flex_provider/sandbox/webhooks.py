@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from flex_provider.sandbox.signing import subscriber_key_bytes, webhook_headers
+from flex_provider.sandbox.signing import WebhookSigner
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class WebhookSender:
         is_test_mode: bool = True,
         seed: int | None = None,
     ) -> None:
-        subscriber_key_bytes(subscriber_key_b64)  # refuse a bad key at start, not at the first event
+        self._signer = WebhookSigner(subscriber_key_b64)  # a bad key fails here, not at the first event
         self.state = state
         self.subscriber_key_b64 = subscriber_key_b64
         self.url = url
@@ -244,7 +244,7 @@ class WebhookSender:
             payload["IsResent"] = True
         body = json.dumps(payload, separators=(",", ":")).encode()
         host = _host_of(url)
-        headers = webhook_headers(body, self.subscriber_key_b64, host)
+        headers = self._signer.headers(body, host)
         headers["Host"] = host
         headers["Content-Type"] = self.content_type
         status: int | None = None

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from flex_provider.merchant.schema import card_tokens, orders
 from flex_provider.models.webhooks import STATUS_RANK
-from flex_provider.sandbox.signing import webhook_headers as sign_request
+from flex_provider.sandbox.signing import WebhookSigner
 from flex_provider.webhooks.app import WebhookSettings, create_app
 from flex_provider.webhooks.store import WebhookStore
 from tests.faults.invariants import check_invariants
@@ -67,7 +67,7 @@ def test_duplicated_reordered_replayed_tampered_webhooks(make_world, webhook_ser
     sample = events[0]
     body = sample["payload"].encode()
     host = f"127.0.0.1:{srv.port}"
-    headers = sign_request(body, key, host)
+    headers = WebhookSigner(key).headers(body, host)
     with httpx.Client() as client:
         first = client.post(url, content=body, headers={**headers, "content-type": "application/json"})
         assert first.status_code == 200 and first.json()["duplicate"] is True  # noqa: PT018
@@ -78,10 +78,10 @@ def test_duplicated_reordered_replayed_tampered_webhooks(make_world, webhook_ser
         tampered["TimeStamp"] = "2099-01-01T00:00:00Z"
         raw = json.dumps(tampered).encode()
         bad = client.post(
-            url, content=raw, headers={**sign_request(body, key, host), "content-type": "application/json"}
+            url, content=raw, headers={**WebhookSigner(key).headers(body, host), "content-type": "application/json"}
         )
         assert bad.status_code == 401 and bad.json()["reason"] == "content_hash_mismatch"  # noqa: PT018
-        forged = client.post(url, content=raw, headers={**sign_request(raw, "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=", host),
+        forged = client.post(url, content=raw, headers={**WebhookSigner("QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=").headers(raw, host),
                                                        "content-type": "application/json"})  # fmt: skip
         assert forged.status_code == 401 and forged.json()["reason"] == "bad_signature"  # noqa: PT018
         # a genuine but older, lower-ranked event arriving late must not move the state back
@@ -93,7 +93,7 @@ def test_duplicated_reordered_replayed_tampered_webhooks(make_world, webhook_ser
                      "ConfirmationId": None, "TimeStamp": "2020-01-01T00:00:00Z"})  # fmt: skip
         raw = json.dumps(late).encode()
         ok = client.post(
-            url, content=raw, headers={**sign_request(raw, key, host), "content-type": "application/json"}
+            url, content=raw, headers={**WebhookSigner(key).headers(raw, host), "content-type": "application/json"}
         )
         assert ok.status_code == 200
     after = store.order_states()

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from flex_provider.sandbox.signing import webhook_headers
+from flex_provider.sandbox.signing import WebhookSigner
 from flex_provider.webhooks.signature import SignatureError, verify_request
 
 SUBSCRIBER_KEY = "ZmxleC10ZXN0LXZlY3Rvci1rZXktMDEyMzQ1Njc4OSE="  # base64("flex-test-vector-key-0123456789!")
@@ -67,8 +67,9 @@ def _headers(nonce: str, date: str, content: str, signature: str) -> dict[str, s
                          ids=["order-completed", "empty-body"])
 def test_sandbox_signer_produces_the_hand_computed_headers(key, nonce, date, sent_at, host, body, content,
                                                             signature) -> None:
-    assert webhook_headers(body, key, host, nonce=nonce, date=date) == _headers(nonce, date, content, signature)
-    assert webhook_headers(body, key, host, nonce=nonce, date=sent_at)["x-fc-date"] == date
+    signer = WebhookSigner(key)
+    assert signer.headers(body, host, nonce=nonce, date=date) == _headers(nonce, date, content, signature)
+    assert signer.headers(body, host, nonce=nonce, date=sent_at)["x-fc-date"] == date
 
 
 @pytest.mark.parametrize(("key", "nonce", "date", "sent_at", "host", "body", "content", "signature"), VECTORS,
