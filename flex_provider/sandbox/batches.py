@@ -25,7 +25,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from flex_provider.batch import ack_name as ack_name_of
 from flex_provider.sandbox.sftp_server import ACCOUNT_DIRS, SFTPServerControl, control_for
 
 log = logging.getLogger(__name__)
@@ -39,6 +38,13 @@ _CSV_INT_FIELDS = {
     "transaction.amount", "transaction.timezoneUtcOffset", "paymentMethod.expirationMonth",
     "paymentMethod.expirationYear", "subscription.price", "merchant.mcc",
 }  # fmt: skip
+
+
+
+def ack_name_of(inbound_name: str) -> str:
+    """The acknowledgement's name for an inbound file: ``ack_<stem>.json`` (docs/batch-files.md)."""
+    stem = inbound_name.rsplit(".", 1)[0] if "." in inbound_name else inbound_name
+    return f"ack_{stem}.json"
 
 
 class FileRejected(Exception):

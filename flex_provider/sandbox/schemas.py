@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from flex_provider.pci import looks_like_pan
+from flex_provider.sandbox.cards import holds_card_number
 
 VALIDATION_TITLE = "One or more validation errors occurred."
 
@@ -398,7 +398,7 @@ class CheckoutCardRequest(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _no_pan(cls, value: Any) -> Any:
-        if looks_like_pan(value):
+        if holds_card_number(value):
             raise ValueError("looks like a card number: send the Flex token, BIN and last 4 only")
         return value
 

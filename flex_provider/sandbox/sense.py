@@ -28,8 +28,8 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from flex_provider.pci import looks_like_pan
 from flex_provider.sandbox import schemas
+from flex_provider.sandbox.cards import holds_card_number
 from flex_provider.sandbox.clock import SandboxClock
 from flex_provider.sandbox.state import SandboxState
 
@@ -163,7 +163,7 @@ def router(state: SandboxState, store: SenseStore) -> APIRouter:
             return _problem(request, {"$": ["The JSON value could not be parsed."]})
         if body is None:
             return _problem(request, {"$": ["A non-empty request body is required."]})
-        if any(looks_like_pan(text) for text in _strings(body)):
+        if any(holds_card_number(text) for text in _strings(body)):
             # Never stored, never echoed: SenseJS must not send card data.
             return _problem(request, {"$": ["The payload looks like it carries a card number."]})
         req, errors = schemas.parse(schemas.SenseCollectRequest, body)
