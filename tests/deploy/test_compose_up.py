@@ -46,6 +46,7 @@ from tests.deploy.compose_stack import (
     STANDIN_IMAGES,
     ComposeProject,
     Ports,
+    docker,
     env_file,
     override,
     wait_until_healthy,
@@ -158,6 +159,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     s = Stack(project, ports)
     try:
         project.run("build", timeout=BUILD_TIMEOUT)
+        docker("image", "prune", "-f")  # the previous build's image, once the provider's code changed
         s.timings["build"] = time.monotonic() - started
         print(f"\ncompose: images ready in {s.timings['build']:.0f} s; project {project.name}, ports {ports}")
         started = time.monotonic()
