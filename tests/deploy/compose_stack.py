@@ -18,6 +18,7 @@ selected through the variables the compose file reads.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import time
@@ -255,3 +256,38 @@ def wait_until_healthy(
             logs = project.run("logs", "--no-color", "--tail", "40", *(broken or states), check=False)
             raise AssertionError(f"not healthy: {broken or states}\n{logs.stdout[-6000:]}")
         time.sleep(2)
+
+
+def _proc_listeners() -> dict[int, tuple[str, int]]:
+    """Socket inode -> (address, port) of every TCP socket listening in the host's network namespace."""
+    found = {}
+    for path, family in (("/proc/net/tcp", socket.AF_INET), ("/proc/net/tcp6", socket.AF_INET6)):
+        for line in Path(path).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] != "0A":  # LISTEN
+                continue
+            hex_addr, hex_port = fields[1].split(":")
+            raw = bytes.fromhex(hex_addr)
+            # The kernel prints each 32-bit word of the address in host (little-endian) byte order.
+            raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+            found[int(fields[9])] = (socket.inet_ntop(family, raw), int(hex_port, 16))
+    return found
+
+
+def container_listeners(project: ComposeProject) -> dict[str, set[tuple[str, int]]]:
+    """Service -> the TCP addresses its container's processes listen on (host network: the host's sockets)."""
+    listening = _proc_listeners()
+    by_service: dict[str, set[tuple[str, int]]] = {}
+    for c in project.containers(all_states=False):
+        service = c["Config"]["Labels"]["com.docker.compose.service"]
+        pids = docker("top", c["Id"], "-eo", "pid").split()[1:]
+        found = by_service.setdefault(service, set())
+        for pid in pids:
+            try:
+                links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+            except OSError:  # a process that ended meanwhile (e.g. a healthcheck)
+                continue
+            for link in links:
+                if link.startswith("socket:[") and int(link[8:-1]) in listening:
+                    found.add(listening[int(link[8:-1])])
+    return by_service

@@ -9,7 +9,7 @@ reachable here. Then, in order:
 1. ``docker-compose build`` of the repository's Dockerfile on the Airflow stand-in (the provider from the
    lock file's dependency set), and ``up -d`` of the merchant's compose file plus a host-network
    override (tests/deploy/compose_stack.py): every service reaches ``healthy`` and ``airflow-init``
-   exits 0 within ``UP_TIMEOUT``;
+   exits 0 within ``UP_TIMEOUT``; every socket a container listens on is on 127.0.0.1;
 2. unpausing ``flex_mit_daily`` through the api-server's REST API makes the scheduler run the latest
    demo day; the run succeeds, every task instance executed in the Celery worker container (its log has
    the workload of each task instance id), the batch files went through the sandbox container's
@@ -46,6 +46,7 @@ from tests.deploy.compose_stack import (
     STANDIN_IMAGES,
     ComposeProject,
     Ports,
+    container_listeners,
     docker,
     env_file,
     override,
@@ -223,6 +224,24 @@ def test_every_service_healthy_and_init_completed(stack: Stack) -> None:
     assert "airflow-init: done" in init_log
     for conn_id in ("flex_merchant_db", "flex_ledger_db", "flex_default", "flex_sftp_default"):
         assert f"airflow-init: stored connection {conn_id}" in init_log, conn_id
+
+
+def test_containers_listen_on_loopback_only(stack: Stack) -> None:
+    """Host networking: every socket a container listens on is on 127.0.0.1 (or ::1), on the run's ports."""
+    listeners = container_listeners(stack.project)
+    for name, found in sorted(listeners.items()):
+        print(f"  {name:<22} listens on {sorted(found)}")
+    assert set(listeners) == {n for n in load()["services"] if n not in ONE_SHOT}
+    everything = set().union(*listeners.values())
+    assert all(address in ("127.0.0.1", "::1") for address, _ in everything), everything
+    assert listeners["postgres"] >= {("127.0.0.1", stack.ports.postgres)}
+    assert listeners["redis"] == {("127.0.0.1", stack.ports.redis)}
+    assert listeners["airflow-apiserver"] >= {("127.0.0.1", stack.ports.api)}
+    assert listeners["airflow-scheduler"] >= {("127.0.0.1", stack.ports.scheduler_health)}
+    assert listeners["flex-sandbox"] >= {
+        ("127.0.0.1", stack.ports.sandbox_api),
+        ("127.0.0.1", stack.ports.sandbox_sftp),
+    }
 
 
 def test_scheduled_run_succeeds_on_the_celery_worker(stack: Stack, dag_run: dict[str, Any]) -> None:
