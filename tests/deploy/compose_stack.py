@@ -10,6 +10,8 @@ point at 127.0.0.1. What the override changes, and why, is only what host networ
 - the Celery worker and the triggerer run with ``--skip-serve-logs``: Airflow's log server binds every
   interface and cannot be told otherwise (the logs are on the shared ``airflow-logs`` volume anyway).
 
+One change is for the shared 2-core machine only: the api-server runs one worker process.
+
 Everything else (images, build, volumes, dependencies, the ``airflow-init`` script, the other
 healthchecks) is the merchant's file as it is. The images are the stand-ins of scripts/compose/images.sh,
 selected through the variables the compose file reads.
