@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
-.PHONY: setup demo test lint bench-smoke lock
+.PHONY: setup demo test lint bench-smoke lock compose-test
 
 setup: $(VENV)/.installed
 
@@ -27,3 +27,9 @@ bench-smoke: setup
 
 lock:
 	uv pip compile pyproject.toml --extra test --extra postgres --extra celery -o requirements.lock -q -p 3.11
+
+# docker-compose.yaml started for real (tests/deploy/test_compose_up.py): installs and starts a Docker
+# engine with host networking only, builds stand-in images from Debian packages (no registry reachable
+# here), brings the stack up, runs flex_mit_daily, posts a webhook, takes it down. Not part of `make test`.
+compose-test: setup
+	FLEX_COMPOSE_TEST=1 $(VENV)/bin/pytest -q -s tests/deploy/test_compose_up.py
