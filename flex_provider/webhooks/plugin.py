@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 from airflow.plugins_manager import AirflowPlugin
 
+from flex_provider.ui.app import create_ui_app, sources_from_airflow
 from flex_provider.webhooks.app import AirflowAssetNotify, WebhookSettings, create_app
 from flex_provider.webhooks.keys import WEBHOOK_SECRET, webhook_keys
 from flex_provider.webhooks.store import get_airflow_connection
@@ -61,9 +62,25 @@ def settings_from_airflow() -> WebhookSettings:
 
 
 class FlexWebhookPlugin(AirflowPlugin):
-    """Mounts the receiver: ``POST /flex/webhooks`` and ``GET /flex/health`` on the api-server."""
+    """Mounts the receiver (``/flex``) and the Flex view (``/flex-ui``), with a nav entry for the view.
+
+    The view is an Airflow 3 ``external_views`` entry: the UI lists it in the navigation and shows
+    ``/flex-ui/`` in an iframe at ``/plugin/flex``. The view's app checks the caller's Airflow login
+    itself (:func:`flex_provider.ui.app.airflow_viewer`), since plugin apps are mounted without auth.
+    """
 
     name = "flex"
     fastapi_apps: ClassVar[list[dict[str, Any]]] = [
         {"app": create_app(settings_from_airflow), "url_prefix": "/flex", "name": "Flex webhooks"},
+        {"app": create_ui_app(sources_from_airflow), "url_prefix": "/flex-ui", "name": "Flex view"},
+    ]
+    external_views: ClassVar[list[dict[str, Any]]] = [
+        {
+            "name": "Flex recovery",
+            "href": "/flex-ui/",
+            "url_route": "flex",
+            "destination": "nav",
+            "nav_top_level": True,
+            "icon": "/flex-ui/icon.svg",
+        },
     ]
