@@ -43,6 +43,11 @@ WEBHOOK_EVENTS = Asset(name="flex_webhook_events", group=GROUP,
 ALL: tuple[Asset, ...] = (EVALUATE_BATCHES, TRANSMIT_BATCHES, ACKS, RESULTS, RECOVERY_SUMMARY, WEBHOOK_EVENTS)
 
 
+def watched(asset: Asset, watchers: list[Any]) -> Asset:
+    """The same asset (name, URI, group, extra) with ``AssetWatcher`` s, for a DAG's ``schedule``."""
+    return Asset(name=asset.name, uri=asset.uri, group=asset.group, extra=dict(asset.extra), watchers=watchers)
+
+
 def event_counts(counts: Mapping[str, Any]) -> dict[str, int]:
     """Keep the integer counts of a task's result (bools and non-numbers are dropped)."""
     return {str(k): int(v) for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool)}
