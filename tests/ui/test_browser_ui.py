@@ -12,7 +12,6 @@ Screenshots go to ``tests/artifacts/ui/`` (or ``$FLEX_TEST_ARTIFACTS/ui/``).
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from flex_provider.ui.launch import DAGS, connections
 from flex_provider.ui.stack import AirflowStack
 from flex_provider.webhooks.store import WebhookStore
 from tests.checkout.support import artifact_dir
+from tests.checkout.test_browser_checkout import CHROMIUM_ARGS, _chromium  # same Debian Chromium, same skip
 from tests.fixtures.sandbox import SandboxProcess
 from tests.fixtures.webhooks import free_port
 from tests.ui import seed
@@ -36,9 +36,6 @@ from tests.ui import seed
 pytestmark = pytest.mark.slow  # one api-server + dag-processor start for the module (~40 s here)
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("FLEX_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 WAIT_MS = 30_000
 #: A stored connection still using the old extra name: Airflow shows its value (the positive control).
 LEGACY_SECRET = "TGVnYWN5LWtleS1zaG93bi1pbi1jbGVhcg=="
@@ -54,15 +51,6 @@ class UiWorld:
     sandbox: SandboxProcess
     secret: str
     responses: list[tuple[str, bytes]] = field(default_factory=list)  # (url, body) the browser got
-
-
-def _chromium() -> str:
-    if not Path(CHROMIUM).exists():
-        message = f"{CHROMIUM} missing: apt-get install chromium (scripts/setup.sh does)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return CHROMIUM
 
 
 def _send_webhooks(sandbox: SandboxProcess, store_url: str) -> None:
