@@ -22,7 +22,6 @@ import shutil
 import signal
 import socket
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -126,9 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
     merchant_db, ledger_db = work / "merchant.db", work / "ledger.db"
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops like Ctrl-C, whatever the launcher is doing
 
     webhook_url = f"http://127.0.0.1:{args.port}/flex/webhooks"
     say(f"Starting the Flex sandbox (webhooks -> {webhook_url})")
@@ -168,27 +165,32 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"  logs             {stack.log_dir}\n"
               "  stop             Ctrl-C here (stops the sandbox and every Airflow process)\n", flush=True)
         if not args.no_runs:
-            _demo_runs(api, sandbox, days, say, stop)
+            _demo_runs(api, sandbox, days, say)
             counts = merchant_counts(merchant_db)
             say(f"Demo runs done: shipped {counts['shipped']}, rescued {counts['approved']}, "
                 f"expired {counts['expired']}, pending {counts['pending']}; see {stack.url}/plugin/flex")
-        while not stop.is_set():
+        while True:
             stack.check_alive()
-            stop.wait(2)
+            time.sleep(2)
+    except KeyboardInterrupt:
         return 0
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the clean-up short
+            signal.signal(sig, signal.SIG_IGN)
         say("Stopping Airflow and the sandbox")
         stack.stop()
         sandbox.stop()
         say("stopped")
 
 
-def _demo_runs(api: _Api, sandbox: Sandbox, days: list[Any], say: Any, stop: threading.Event) -> None:
+def _interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _demo_runs(api: _Api, sandbox: Sandbox, days: list[Any], say: Any) -> None:
     for dag_id in DAGS:
         api.call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
     for day in days:
-        if stop.is_set():
-            return
         say(f"flex_mit_daily for {day} (scheduler run)")
         state = api.run_and_wait("flex_mit_daily", {"business_date": day.isoformat()})
         say(f"  {state}")

@@ -32,6 +32,7 @@ def _wait_for(log: Path, pattern: str, proc: subprocess.Popen[bytes], timeout: f
 
 
 def test_launcher_serves_the_ui_on_loopback_and_stops_everything_on_ctrl_c(tmp_path: Path):
+    """The printed URL and password file, 127.0.0.1 only, stored + testable connections, Ctrl-C mid-run."""
     port = free_port()
     work = tmp_path / "demo-ui"
     log = tmp_path / "launch.log"
@@ -39,7 +40,8 @@ def test_launcher_serves_the_ui_on_loopback_and_stops_everything_on_ctrl_c(tmp_p
     env["PATH"] = "/usr/bin:/bin"  # the venv is NOT on PATH: the launcher must cope (issue 15)
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "flex_provider.ui.launch", "--port", str(port), "--dir", str(work), "--no-runs"],
+            [sys.executable, "-m", "flex_provider.ui.launch", "--port", str(port), "--dir", str(work), "--days", "1",
+             "--rows", "40"],
             stdout=out, stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).parents[2],
         )
     children: list[psutil.Process] = []
@@ -76,7 +78,8 @@ def test_launcher_serves_the_ui_on_loopback_and_stops_everything_on_ctrl_c(tmp_p
         started = " ".join(" ".join(c.cmdline()) for c in children)
         for component in ("api_server", "scheduler", "dag-processor", "triggerer", "flex_provider.sandbox serve"):
             assert component in started, component  # separate processes, not `airflow standalone`
-        proc.send_signal(signal.SIGINT)
+        _wait_for(log, r"flex_mit_daily for \d{4}-\d\d-\d\d \(scheduler run\)", proc, 60)
+        proc.send_signal(signal.SIGINT)  # Ctrl-C while the launcher waits for a DAG run
         assert proc.wait(60) == 0
         time.sleep(1)
         alive = [c.pid for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
