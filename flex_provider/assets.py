@@ -15,7 +15,8 @@ asset                          produced by (task that declares the outlet)     c
 =============================  ==============================================  ==========================
 
 A task declares ``outlets=[EVALUATE_BATCHES]`` and calls :func:`attach_counts` with the numbers it
-already returns; Airflow then records one asset event carrying them. ``flex_webhook_events`` keeps the
+already returns, or passes ``post_execute=counts_to_outlets`` (no code change in the operator); Airflow
+then records one asset event carrying them. ``flex_webhook_events`` keeps the
 name the reconcile DAG's watcher uses.
 """
 
@@ -41,6 +42,21 @@ WEBHOOK_EVENTS = Asset(name="flex_webhook_events", group=GROUP,
                        extra={"what": "verified Flex webhooks stored by the receiver"})
 
 ALL: tuple[Asset, ...] = (EVALUATE_BATCHES, TRANSMIT_BATCHES, ACKS, RESULTS, RECOVERY_SUMMARY, WEBHOOK_EVENTS)
+
+
+def counts_to_outlets(context: Mapping[str, Any], result: Any) -> None:
+    """A ``post_execute`` hook: attach the task's integer result counts to each of its Flex outlets.
+
+    Wires an operator that returns a dict of counts without touching its code::
+
+        ReconcileOrdersOperator(..., outlets=[RECOVERY_SUMMARY], post_execute=counts_to_outlets)
+    """
+    if not isinstance(result, Mapping):
+        return
+    names = {a.name for a in ALL}
+    for outlet in getattr(context.get("task"), "outlets", None) or []:
+        if isinstance(outlet, Asset) and outlet.name in names:
+            attach_counts(context, outlet, result)
 
 
 def watched(asset: Asset, watchers: list[Any]) -> Asset:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from flex_provider.assets import ALL, EVALUATE_BATCHES, GROUP, event_counts
+from flex_provider.assets import ALL, EVALUATE_BATCHES, GROUP, RECOVERY_SUMMARY, event_counts
 from tests.dags.support import migrate_airflow_db
 
 DAG_FILE = '''
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, task
 
-from flex_provider.assets import EVALUATE_BATCHES, attach_counts
+from flex_provider.assets import EVALUATE_BATCHES, RECOVERY_SUMMARY, attach_counts, counts_to_outlets
 
 with DAG(dag_id="flex_assets_probe", schedule=None, catchup=False):
 
@@ -23,7 +23,11 @@ with DAG(dag_id="flex_assets_probe", schedule=None, catchup=False):
         attach_counts(context, EVALUATE_BATCHES, result)
         return result
 
-    ship()
+    @task(outlets=[RECOVERY_SUMMARY], post_execute=counts_to_outlets)
+    def summarize():
+        return {"days": 3, "rescued": 111, "rate": 0.37}
+
+    ship() >> summarize()
 '''
 
 
@@ -58,6 +62,10 @@ def test_an_outlet_task_records_an_asset_event_with_its_counts(tmp_path: Path):
                   .filter(AssetModel.name == EVALUATE_BATCHES.name, AssetEvent.source_run_id == run.run_id).all())
         extras = [e.extra for e in events]
     assert extras == [{"files": 2, "rows": 1234, "rejected": 7}]
+    with create_session() as session:
+        summary = (session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+                   .filter(AssetModel.name == RECOVERY_SUMMARY.name, AssetEvent.source_run_id == run.run_id).all())
+        assert [e.extra for e in summary] == [{"days": 3, "rescued": 111}]  # via the post_execute hook
 
 
 def test_watched_keeps_the_asset_identity():
