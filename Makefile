@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
-.PHONY: setup demo test lint bench-smoke lock compose-test
+.PHONY: setup demo ui test lint bench-smoke lock compose-test
 
 setup: $(VENV)/.installed
 
@@ -15,6 +15,11 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 demo: setup
 	$(PY) -m flex_provider.demo
+
+# The demo in the Airflow UI: sandbox + api-server/scheduler/dag-processor/triggerer, Ctrl-C stops all.
+PORT ?= 8080
+ui: setup
+	$(PY) -m flex_provider.ui.launch --port $(PORT)
 
 test: setup
 	$(VENV)/bin/pytest -q

@@ -8,7 +8,7 @@ The end-to-end demo (``python -m flex_provider.demo``, ``make demo``): everythin
    variables, runs ``airflow db migrate``;
 4. runs ``flex_mit_daily`` for each day with ``airflow dags test``;
 5. fast-forwards the sandbox clock past the rescue window and runs ``flex_reconcile``;
-6. prints a summary and the ``airflow standalone`` command to explore the same setup in the UI.
+6. prints a summary; ``make ui`` (:mod:`flex_provider.ui.launch`) shows the same flow in the Airflow UI.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import argparse
 import contextlib
 import json
 import os
-import shlex
 import shutil
 import signal
 import subprocess
@@ -253,26 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  merchant orders     {counts['orders_by_status']}")
         print(f"  log                 {log_path}")
         print()
-        print("To explore the same setup in the Airflow UI, start the sandbox again (it keeps its keys and")
-        print(
-            "credentials, picks new ports), then read its connections from sandbox.json (never printed here:"
-        )
-        print("they hold the app secret) and start Airflow:")
-        print(
-            f"  {sys.executable} -m flex_provider.sandbox serve --data-dir {work / 'sandbox'} "
-            f"--merchant-db-url sqlite:///{merchant_db} &"
-        )
-        info_file = shlex.quote(str(work / "sandbox" / "sandbox.json"))
-        for conn_id in ("flex_default", "flex_sftp_default"):
-            read = f"import json; print(json.load(open({info_file!r}))['airflow_connections']['{conn_id}'])"
-            print(f'  export AIRFLOW_CONN_{conn_id.upper()}="$({sys.executable} -c "{read}")"')
-        exports = " ".join(
-            f"{k}={shlex.quote(v)}"
-            for k, v in env.items()
-            if k.startswith(("AIRFLOW", "FLEX"))
-            and k not in ("AIRFLOW_CONN_FLEX_DEFAULT", "AIRFLOW_CONN_FLEX_SFTP_DEFAULT")
-        )
-        print(f"  env {exports} {_bin('airflow')} standalone")
+        print("To see the same flow in the Airflow UI (runs through the scheduler, with task logs, the Flex")
+        print("view and connections you can test), run:  make ui   (Ctrl-C stops everything; docs/ui.md)")
         print("The sandbox also serves the demo checkout (SenseJS key + card vaulting, docs/checkout.md) at")
         print("sandbox.json's checkout_url: a card paid there lands in the same merchant DB, token and sense key only.")
         say("done")

@@ -63,10 +63,19 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-class-name": "flex_provider.hooks.api.FlexApiHook",
                 "hook-name": "Flex",
                 "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port"],
-                    "relabeling": {"host": "Base URL", "login": "App key", "password": "App secret"},
+                    # The port stays visible: Airflow's Test button sends the stored port back (0 when
+                    # the field is hidden and empty), and a port that differs from the stored one is
+                    # refused with "The host or port to test differs from the stored connection".
+                    "hidden-fields": ["schema"],
+                    "relabeling": {
+                        "host": "Base URL",
+                        "port": "Port (the Base URL's)",
+                        "login": "App key",
+                        "password": "App secret",
+                    },
                     "placeholders": {
                         "host": "https://api-sandbox.flexfactor.io/v1 (empty = Flex sandbox)",
+                        "port": "443",
                         "login": "AppKey from Developers > Api Keys",
                         "password": "AppSecret",
                     },
@@ -87,7 +96,9 @@ def get_provider_info() -> dict[str, Any]:
                         "schema": {"type": ["string", "null"], "format": "password"},
                         "description": "The 'environment' key for /tokenize.",
                     },
-                    "webhook_subscriber_key": {
+                    # "secret" in the name makes Airflow mask the value in the API and the edit form
+                    # (the old name webhook_subscriber_key was shown in clear text).
+                    "webhook_secret": {
                         "label": "Webhook subscriber key",
                         "schema": {"type": ["string", "null"], "format": "password"},
                         "description": "Base64 key from Developers > Webhooks; verifies x-fc-* signatures.",

@@ -24,6 +24,8 @@ SENSITIVE_KEYS = frozenset(
         "environment",
         "tokenization_key",
         "webhook_subscriber_key",
+        "webhook_secret",
+        "webhook_secrets",
         "password",
     )
 )

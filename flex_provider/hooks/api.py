@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from airflow.sdk import BaseHook
 from pydantic import BaseModel, ValidationError
@@ -60,6 +60,7 @@ from flex_provider.models.api import (
     TransmitRequest,
     TransmitResponse,
 )
+from flex_provider.webhooks.keys import webhook_keys
 
 if TYPE_CHECKING:
     import httpx
@@ -86,7 +87,7 @@ class FlexConnectionSettings:
     mid: str | None = None
     site_id: str | None = None
     tokenization_key: str | None = field(default=None, repr=False)
-    webhook_subscriber_key: str | None = field(default=None, repr=False)
+    webhook_secret: str | None = field(default=None, repr=False)
     timeout: float = DEFAULT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
     verify: bool = True
@@ -101,7 +102,7 @@ class FlexConnectionSettings:
         if not host:
             base_url = DEFAULT_BASE_URL
         elif "://" in host:
-            base_url = host
+            base_url = _with_port(host, conn.port)
         else:
             scheme = conn.schema or "https"
             port = f":{conn.port}" if conn.port else ""
@@ -122,13 +123,29 @@ class FlexConnectionSettings:
             mid=_opt("mid"),
             site_id=_opt("site_id"),
             tokenization_key=_opt("tokenization_key"),
-            webhook_subscriber_key=_opt("webhook_subscriber_key"),
+            webhook_secret=next(iter(webhook_keys(extra)), None),
             timeout=float(extra.get("timeout") or DEFAULT_TIMEOUT),
             max_retries=int(extra["max_retries"])
             if extra.get("max_retries") not in (None, "")
             else DEFAULT_MAX_RETRIES,
             verify=str(extra.get("verify", "true")).lower() not in ("false", "0", "no"),
         )
+
+
+def _with_port(url: str, port: int | None) -> str:
+    """``url`` with the connection's port applied when the URL names none (a differing one is an error).
+
+    The port field is shown in the connection form because Airflow's Test button sends the stored port
+    back; keeping it in line with the Base URL makes that check pass.
+    """
+    if not port:
+        return url
+    parts = urlsplit(url)
+    if parts.port is None:
+        return urlunsplit(parts._replace(netloc=f"{parts.netloc}:{port}"))
+    if parts.port != int(port):
+        raise ValueError(f"port {port} differs from the Base URL's port {parts.port}: leave one of them out")
+    return url
 
 
 @dataclass
@@ -310,7 +327,7 @@ class _FlexApiBase(BaseHook):
     def _finish_settings(self, settings: FlexConnectionSettings) -> FlexConnectionSettings:
         from airflow.sdk.log import mask_secret
 
-        for secret in (settings.app_secret, settings.tokenization_key, settings.webhook_subscriber_key):
+        for secret in (settings.app_secret, settings.tokenization_key, settings.webhook_secret):
             if secret:
                 mask_secret(secret)
         self._settings = settings
@@ -479,7 +496,7 @@ class FlexApiHook(_FlexApiBase):
     Talk to Flex's REST API from a worker.
 
     :param flex_conn_id: a ``flex`` connection: host = base URL (empty for Flex's sandbox), login = app key,
-        password = app secret, extras ``mid``, ``site_id``, ``tokenization_key``, ``webhook_subscriber_key``,
+        password = app secret, extras ``mid``, ``site_id``, ``tokenization_key``, ``webhook_secret``,
         ``timeout``, ``max_retries``.
     :param timeout: seconds per request (overrides the connection's ``timeout``).
     :param max_retries: retries after the first attempt for 5xx, 429 and network errors.

@@ -225,10 +225,13 @@ async def serve_async(
         }
         info["airflow_connections"] = {
             "flex_default": json.dumps({
-                "conn_type": "flex", "host": api_url, "login": merchant.app_key, "password": merchant.app_secret,
+                # port repeats the URL's: Airflow's connection Test compares the form's port to it.
+                # webhook_secret: a name Airflow masks (it holds the merchant's subscriber key).
+                "conn_type": "flex", "host": api_url, "port": api_port, "login": merchant.app_key,
+                "password": merchant.app_secret,
                 "extra": {"mid": merchant.mid, "site_id": merchant.site_id,
                           "tokenization_key": merchant.tokenization_key,
-                          "webhook_subscriber_key": merchant.webhook_subscriber_key},
+                          "webhook_secret": merchant.webhook_subscriber_key},
             }),
             "flex_sftp_default": json.dumps({
                 "conn_type": "sftp", "host": host, "port": actual_sftp_port, "login": SFTP_USER,

@@ -5,8 +5,9 @@ request (so the api-server starts even when the connection is missing; the recei
 and retries the lookup every few seconds):
 
 * ``[flex] webhook_conn_id`` (default ``flex_default``): the Flex connection; its extra
-  ``webhook_subscriber_key`` (base64) and optional ``webhook_subscriber_keys`` (list or comma-separated,
-  for rotation) are the HMAC keys.
+  ``webhook_secret`` (base64) and optional ``webhook_secrets`` (list or comma-separated, for rotation)
+  are the HMAC keys (the old names ``webhook_subscriber_key(s)`` are still read, see
+  :mod:`flex_provider.webhooks.keys`).
 * ``[flex] webhook_db_url`` (a SQLAlchemy URL) or else ``[flex] ledger_conn_id``: where events are stored.
 * ``[flex] webhook_tolerance_seconds`` (300), ``webhook_max_body_bytes`` (65536),
   ``webhook_public_hosts`` (comma-separated Host allow-list, optional).
@@ -20,22 +21,10 @@ from typing import Any, ClassVar
 
 from airflow.plugins_manager import AirflowPlugin
 
+from flex_provider.ui.app import create_ui_app, sources_from_airflow
 from flex_provider.webhooks.app import AirflowAssetNotify, WebhookSettings, create_app
+from flex_provider.webhooks.keys import WEBHOOK_SECRET, webhook_keys
 from flex_provider.webhooks.store import get_airflow_connection
-
-
-def _keys_from_extra(extra: dict[str, Any]) -> list[str]:
-    keys: list[str] = []
-    single = extra.get("webhook_subscriber_key")
-    if single:
-        keys.append(str(single))
-    many = extra.get("webhook_subscriber_keys")
-    if isinstance(many, str):
-        many = [k for k in (p.strip() for p in many.split(",")) if k]
-    for key in many or []:
-        if key not in keys:
-            keys.append(str(key))
-    return keys
 
 
 def settings_from_airflow() -> WebhookSettings:
@@ -44,9 +33,9 @@ def settings_from_airflow() -> WebhookSettings:
 
     conn_id = conf.get("flex", "webhook_conn_id", fallback="flex_default")
     conn = get_airflow_connection(conn_id)
-    keys = _keys_from_extra(conn.extra_dejson or {})
+    keys = webhook_keys(conn.extra_dejson or {})
     if not keys:
-        raise ValueError(f"connection {conn_id!r} has no extra 'webhook_subscriber_key'")
+        raise ValueError(f"connection {conn_id!r} has no extra {WEBHOOK_SECRET!r}")
     db_url = conf.get("flex", "webhook_db_url", fallback=None) or None
     ledger = conf.get("flex", "ledger_conn_id", fallback=None) or None
     if not db_url and not ledger:
@@ -73,9 +62,25 @@ def settings_from_airflow() -> WebhookSettings:
 
 
 class FlexWebhookPlugin(AirflowPlugin):
-    """Mounts the receiver: ``POST /flex/webhooks`` and ``GET /flex/health`` on the api-server."""
+    """Mounts the receiver (``/flex``) and the Flex view (``/flex-ui``), with a nav entry for the view.
+
+    The view is an Airflow 3 ``external_views`` entry: the UI lists it in the navigation and shows
+    ``/flex-ui/`` in an iframe at ``/plugin/flex``. The view's app checks the caller's Airflow login
+    itself (:func:`flex_provider.ui.app.airflow_viewer`), since plugin apps are mounted without auth.
+    """
 
     name = "flex"
     fastapi_apps: ClassVar[list[dict[str, Any]]] = [
         {"app": create_app(settings_from_airflow), "url_prefix": "/flex", "name": "Flex webhooks"},
+        {"app": create_ui_app(sources_from_airflow), "url_prefix": "/flex-ui", "name": "Flex view"},
+    ]
+    external_views: ClassVar[list[dict[str, Any]]] = [
+        {
+            "name": "Flex recovery",
+            "href": "/flex-ui/",
+            "url_route": "flex",
+            "destination": "nav",
+            "nav_top_level": True,
+            "icon": "/flex-ui/icon.svg",
+        },
     ]

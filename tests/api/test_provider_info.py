@@ -33,7 +33,7 @@ def test_connection_form_fields_are_exposed():
 
     pm = ProvidersManager()
     widgets = pm.connection_form_widgets
-    for name in ("mid", "site_id", "tokenization_key", "webhook_subscriber_key", "timeout", "max_retries"):
+    for name in ("mid", "site_id", "tokenization_key", "webhook_secret", "timeout", "max_retries"):
         assert f"extra__flex__{name}" in widgets, name
     behaviour = pm.field_behaviours["flex"]
     assert behaviour["relabeling"]["login"] == "App key"

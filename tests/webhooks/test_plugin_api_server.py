@@ -37,7 +37,7 @@ def test_plugin_mounts_receiver_in_api_server(tmp_path: Path, webhook_key: str):
         "AIRFLOW__API__WORKERS": "1",
         "AIRFLOW_CONN_FLEX_DEFAULT": json.dumps({
             "conn_type": "flex", "host": "http://127.0.0.1:1/v1", "login": "k", "password": "s",
-            "extra": {"webhook_subscriber_key": webhook_key},
+            "extra": {"webhook_secret": webhook_key},
         }),
         "AIRFLOW__FLEX__LEDGER_CONN_ID": "flex_ledger",
         "AIRFLOW_CONN_FLEX_LEDGER": json.dumps({"conn_type": "sqlite", "host": str(ledger)}),
