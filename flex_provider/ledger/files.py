@@ -43,9 +43,11 @@ from flex_provider.ledger.schema import (
     batches,
     copy_rows,
     file_number,
-    now as utcnow,
     outbound_files,
     utc,
+)
+from flex_provider.ledger.schema import (
+    now as utcnow,
 )
 
 _staging_md = MetaData()

@@ -231,6 +231,17 @@ class OrderBook(FileRegistry):
             )
         return state_dict(row) if row is not None else None
 
+    def orders_by_session_key(self, mid: str, keys: Iterable[str]) -> dict[str, str]:
+        """Flex orderSessionKey -> the merchant's order id, for the keys the ledger knows."""
+        out: dict[str, str] = {}
+        with self._begin() as conn:
+            for batch in batches(list(dict.fromkeys(keys)), IN_CHUNK):
+                query = select(order_state.c.order_session_key, order_state.c.order_id).where(
+                    order_state.c.mid == mid, order_state.c.order_session_key.in_(batch)
+                )
+                out.update({k: o for k, o in conn.execute(query).all()})
+        return out
+
     def order_events(self, mid: str, order_id: str) -> list[dict[str, Any]]:
         """Every stored event of one order, oldest id first."""
         with self._begin() as conn:
