@@ -13,7 +13,7 @@ kind                event_key                                    status
 ==================  ===========================================  ======================================
 ``shipped``         ``<batch file>:<sequence number>``           SHIPPED
 ``evaluated``       idempotency key (POST /evaluate)             SHIPPED
-``rejected_local``  ``<business date>:<reason>``                 (none: ``detail`` is the whole reason)
+``rejected_local``  ``<business date>:<order>:<reason>``         (none: ``detail`` is the whole reason)
 ``ack``             ``<file>:<sequence number>:<order>:<status>``  SUBMITTED / REJECTED (``detail``: errors)
 ``result``          ``<result file>:<row index>``                APPROVED / EXPIRED / CANCELLED / REFUNDED
 ``webhook``         the receiver's dedupe key (Event, OrderId,   same, as the webhook says
@@ -183,7 +183,7 @@ def rejected_events(
             mid=mid,
             order_id=order_id,
             kind="rejected_local",
-            event_key=f"{business_date.isoformat()}:{reason}"[:255],
+            event_key=f"{business_date.isoformat()}:{order_id}:{reason}"[:255],
             detail=reason,
             business_date=business_date,
         )
