@@ -291,6 +291,31 @@ class OrderBook(FileRegistry):
                     out[row["order_id"]] = self._overlaid(row)
         return out
 
+    def rows_for_files(
+        self, names: Iterable[str], *, states: Sequence[str] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The file registry's rows of these files (see :class:`FileRegistry`), with each order's state."""
+        for batch in batches(super().rows_for_files(names, states=states), IN_CHUNK):
+            ids = [r["order_id"] for r in batch if r["kind"] == "evaluate"]
+            found: dict[tuple[str, str], Any] = {}
+            if ids:
+                with self.engine.connect() as conn:
+                    query = select(order_state).where(order_state.c.order_id.in_(ids))
+                    found = {(r["mid"], r["order_id"]): r for r in conn.execute(query).mappings()}
+            for row in batch:
+                st = found.get((row["mid"], row["order_id"])) if row["kind"] == "evaluate" else None
+                if st is not None and st["status"] is not None:
+                    row.update(
+                        status=st["status"],
+                        order_session_key=st["order_session_key"],
+                        confirmation_id=st["confirmation_id"],
+                        amount=st["approved_minor"],
+                        currency=st["currency"],
+                        result_at=utc(st["settled_at"]),
+                        error=st["flex_error"],
+                    )
+                yield row
+
     def iter_rows(
         self,
         mid: str,
