@@ -62,3 +62,16 @@ WHERE orders.order_id = s.order_id
        OR orders.flex_settled_at IS DISTINCT FROM s.settled_at
        OR orders.flex_reject_reason IS DISTINCT FROM s.reject_reason
        OR orders.refunded_amount_cents IS DISTINCT FROM s.refunded_minor);
+
+-- The other rows of an order id (the billing system wrote the attempt twice): our writer rejected the
+-- copy (duplicate_order); note the reason there, status untouched.
+UPDATE orders
+SET flex_reject_reason = s.local_reason,
+    flex_business_date = s.business_date,
+    updated_at = :now
+FROM flex_stage_orders s
+WHERE orders.order_id = s.order_id
+  AND s.local_reason IS NOT NULL
+  AND EXISTS (SELECT 1 FROM orders o2 WHERE o2.order_id = orders.order_id AND o2.id < orders.id)
+  AND (orders.flex_reject_reason IS DISTINCT FROM s.local_reason
+       OR orders.flex_business_date IS DISTINCT FROM s.business_date);
