@@ -369,6 +369,25 @@ class OrderBook(FileRegistry):
                 out.append(d)
         return out
 
+    def first_ack_time(
+        self, mid: str, *, as_of: datetime, statuses: Sequence[str] = ("SHIPPED", "SUBMITTED")
+    ) -> datetime | None:
+        """Flex's earliest ack time (its own clock) over the orders :meth:`pending_orders` would list."""
+        s, e = order_state, order_events
+        query = (
+            select(func.min(e.c.flex_time))
+            .select_from(e.join(s, (s.c.mid == e.c.mid) & (s.c.order_id == e.c.order_id)))
+            .where(
+                e.c.mid == mid,
+                e.c.kind == "ack",
+                s.c.status.in_(list(statuses)),
+                s.c.expiry_at.is_not(None),
+                s.c.expiry_at < utc(as_of),
+            )
+        )
+        with self._begin() as conn:
+            return utc(conn.execute(query).scalar())
+
     def summary(self, business_date: date) -> dict[str, Any]:
         """Counts for one business date: files by kind and state, rows by kind and current status."""
         with self._begin() as conn:

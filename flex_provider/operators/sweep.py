@@ -7,13 +7,14 @@ cut-off), pages through ``GET /orders`` (final statuses, placed since the stored
 the ones the list did not hold (still open at Flex, or placed before the watermark). Each final order
 becomes a ``sweep`` event with Flex's own time (completed or last-updated date), folded like any other
 fact: the ledger's precedence lets Flex's read win within a rank. P overdue orders cost about
-``ceil(P / page_size)`` calls, not P.
+``ceil(P / page_size)`` calls, not P. The list starts at the later of the watermark and an hour before
+the earliest Flex ack time of the overdue orders (Flex's own clock, from the ack events).
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from flex_provider.ledger.events import OrderEvent
@@ -77,6 +78,12 @@ class OrderSweep:
         by_key = {p["order_session_key"]: p["order_id"] for p in pending if p.get("order_session_key")}
         mark = self.ledger.get_mark(self.mark_name)
         since = datetime.fromtimestamp(mark, timezone.utc) if mark else None
+        # Flex places an order when it reads our file, just before it writes the ack: nothing overdue can
+        # have been placed much before the earliest ack time of the overdue orders (Flex's clock).
+        acked = self.ledger.first_ack_time(self.mid, as_of=cutoff)
+        if acked is not None:
+            floor = acked - timedelta(hours=1)
+            since = floor if since is None or floor > since else since
         events: list[OrderEvent] = []
         answered: set[str] = set()
         newest_placed: datetime | None = None
