@@ -9,17 +9,17 @@
 -- distinct confirmed refunds, in minor units of the order's currency.
 -- Only the first merchant row of an order id is written (a duplicate row of the billing system stays),
 -- and only where a column differs, so re-running the projection changes nothing.
--- orders.status never moves down the ranks DECLINED(0) < PENDING_FLEX(1) < PAID|FAILED|CANCELLED(2) <
--- REFUNDED(3) (a status you set by hand stays), with one exception: PENDING_FLEX -> DECLINED when Flex
+-- orders.status never moves down the ranks DECLINED(0) < PENDING_FLEX(1) < PAID|FAILED(2) <
+-- CANCELLED|REFUNDED(3), the ledger's own ranks (a status you set by hand stays), with one exception: PENDING_FLEX -> DECLINED when Flex
 -- refused the row. The flex_* columns always show the ledger's state.
 -- Bind parameter: now. Portable: PostgreSQL and SQLite >= 3.39 (UPDATE ... FROM, IS DISTINCT FROM).
 UPDATE orders
 SET status = CASE
         WHEN s.new_status IS NULL THEN orders.status
         WHEN s.new_status = 'DECLINED' AND orders.status = 'PENDING_FLEX' THEN 'DECLINED'
-        WHEN (CASE s.new_status WHEN 'DECLINED' THEN 0 WHEN 'PENDING_FLEX' THEN 1 WHEN 'REFUNDED' THEN 3 ELSE 2 END)
+        WHEN (CASE s.new_status WHEN 'DECLINED' THEN 0 WHEN 'PENDING_FLEX' THEN 1 WHEN 'REFUNDED' THEN 3 WHEN 'CANCELLED' THEN 3 ELSE 2 END)
              >= (CASE orders.status WHEN 'DECLINED' THEN 0 WHEN 'PENDING_FLEX' THEN 1 WHEN 'REFUNDED' THEN 3
-                 ELSE 2 END) THEN s.new_status
+                 WHEN 'CANCELLED' THEN 3 ELSE 2 END) THEN s.new_status
         ELSE orders.status END,
     flex_business_date = s.business_date,
     flex_batch_file = s.batch_file,
@@ -49,9 +49,9 @@ WHERE orders.order_id = s.order_id
   AND ((s.new_status IS NOT NULL AND orders.status <> s.new_status
         AND ((s.new_status = 'DECLINED' AND orders.status = 'PENDING_FLEX')
              OR (CASE s.new_status WHEN 'DECLINED' THEN 0 WHEN 'PENDING_FLEX' THEN 1 WHEN 'REFUNDED' THEN 3
-                 ELSE 2 END)
+                 WHEN 'CANCELLED' THEN 3 ELSE 2 END)
                 >= (CASE orders.status WHEN 'DECLINED' THEN 0 WHEN 'PENDING_FLEX' THEN 1 WHEN 'REFUNDED' THEN 3
-                    ELSE 2 END)))
+                    WHEN 'CANCELLED' THEN 3 ELSE 2 END)))
        OR orders.flex_business_date IS DISTINCT FROM s.business_date
        OR orders.flex_batch_file IS DISTINCT FROM s.batch_file
        OR orders.flex_sent_at IS DISTINCT FROM s.sent_at
