@@ -167,8 +167,10 @@ order_state = Table(
     Column("currency", String(3)),
     Column("refunded_minor", BigInteger, nullable=False, default=0),
     Column("settled_at", DateTime(timezone=True)),
+    # No index on seq: the projection scans for seq > watermark, and updates of an indexed seq could
+    # never be HOT (the state table is rewritten by every fold).
     Column("seq", _ID, nullable=False),
-    Index("ix_flex_order_state_seq", "seq"),
+    postgresql_with={"fillfactor": 70},
 )
 
 ledger_marks = Table(

@@ -110,7 +110,7 @@ def _fold_sql(where: str, *, fresh: bool) -> str:
         f"CREATE TEMPORARY TABLE {FOLD_TABLE} AS "
         f"SELECT m.mid, m.order_id, {derived} AS status, "
         + ", ".join(f"m.{c}" for c, _ in _MERGE)
-        + ", m.refunded_minor, CASE WHEN "
+        + ", m.refunded_minor, CASE WHEN m.old_mid IS NULL THEN 1 ELSE 0 END AS is_new, CASE WHEN "
         + " OR ".join(compare)
         + " THEN 1 ELSE 0 END AS changed "
         f"FROM (SELECT n.mid, n.order_id, o.mid AS old_mid, {', '.join(merged)}, {olds} "
@@ -118,13 +118,16 @@ def _fold_sql(where: str, *, fresh: bool) -> str:
     )
 
 
-def _upsert_sql() -> str:
+def _write_sql() -> tuple[str, str]:
+    """UPDATE the changed existing states (a join, cheaper than upserting), INSERT the new ones."""
     cols = ", ".join(STATE_COLUMNS)
-    sets = ", ".join(f"{c} = excluded.{c}" for c in STATE_COLUMNS if c not in ("mid", "order_id"))
-    return (
-        f"INSERT INTO flex_order_state ({cols}) SELECT {cols} FROM {FOLD_TABLE} WHERE changed = 1 "
-        f"ON CONFLICT (mid, order_id) DO UPDATE SET {sets}"
+    sets = ", ".join(f"{c} = f.{c}" for c in STATE_COLUMNS if c not in ("mid", "order_id"))
+    update = (
+        f"UPDATE flex_order_state SET {sets} FROM {FOLD_TABLE} f WHERE f.changed = 1 AND f.is_new = 0 "
+        "AND flex_order_state.mid = f.mid AND flex_order_state.order_id = f.order_id"
     )
+    insert = f"INSERT INTO flex_order_state ({cols}) SELECT {cols} FROM {FOLD_TABLE} WHERE changed = 1 AND is_new = 1"
+    return update, insert
 
 
 def fold(conn: Connection, *, after_id: int | None = None, orders_table: str | None = None) -> dict[str, int]:
@@ -141,6 +144,13 @@ def fold(conn: Connection, *, after_id: int | None = None, orders_table: str | N
     if (after_id is None) == (orders_table is None):
         raise ValueError("pass after_id or orders_table")
     conn.execute(text(f"DROP TABLE IF EXISTS {FOLD_TABLE}"))
+    if orders_table is not None:  # a replay: the old state of those orders is replaced
+        conn.execute(
+            text(
+                "DELETE FROM flex_order_state WHERE EXISTS (SELECT 1 FROM "
+                f"{orders_table} t WHERE t.mid = flex_order_state.mid AND t.order_id = flex_order_state.order_id)"
+            )
+        )
     if orders_table is None:
         conn.execute(text(_fold_sql("e.id > :after", fresh=False)), {"after": int(after_id or 0)})
     else:
@@ -155,7 +165,8 @@ def fold(conn: Connection, *, after_id: int | None = None, orders_table: str | N
         )
     ).one()
     if int(counts[1]):
-        conn.execute(text(_upsert_sql()))
+        for stmt in _write_sql():
+            conn.execute(text(stmt))
     conn.execute(text(f"DROP TABLE IF EXISTS {FOLD_TABLE}"))
     return {
         "orders": int(counts[0]),
