@@ -43,9 +43,7 @@ def mark_name(mid: str | None) -> str:
     return f"project:{mid or '*'}"
 
 
-def states_query(
-    *, mid: str | None, after_seq: int | None, order_ids: Sequence[str] | None
-) -> Select[Any]:
+def states_query(*, mid: str | None, after_seq: int | None, order_ids: Sequence[str] | None) -> Select[Any]:
     """The staged columns of the states to project (shipped or locally rejected orders only)."""
     s = order_state
     query = select(

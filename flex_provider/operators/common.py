@@ -18,6 +18,7 @@ LEDGER_CONN_ID = "flex_ledger_db"
 FLEX_CONN_ID = "flex_default"
 SFTP_CONN_ID = "flex_sftp_default"
 
+
 def as_date(value: date | str) -> date:
     if isinstance(value, datetime):
         return value.date()

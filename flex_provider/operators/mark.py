@@ -70,7 +70,9 @@ class RecordShipmentOperator(BaseOperator):
             )
             shipped = ledger.record_shipped(names) if manifest.kind == "evaluate" else 0
             rejects = rejected_events(
-                manifest.mid, manifest.business_date, read_rejects(manifest_path.parent / manifest.rejects_file)
+                manifest.mid,
+                manifest.business_date,
+                read_rejects(manifest_path.parent / manifest.rejects_file),
             )
             rejected = ledger.append_events(rejects) if manifest.kind == "evaluate" else 0
         finally:

@@ -47,7 +47,9 @@ def webhook_events(ledger: FlexLedger, conn_id: str, mid: str) -> dict[str, int]
             unknown = [r["order_id"] for r in rows if not r["external_order_id"] and r["order_id"]]
             by_key = ledger.orders_by_session_key(mid, unknown) if unknown else {}
 
-            def events(batch: list[dict[str, Any]] = rows, keys: dict[str, str] = by_key) -> Iterator[OrderEvent]:
+            def events(
+                batch: list[dict[str, Any]] = rows, keys: dict[str, str] = by_key
+            ) -> Iterator[OrderEvent]:
                 for r in batch:
                     order_id = r["external_order_id"] or keys.get(r["order_id"] or "")
                     if not order_id or r["status"] is None:
@@ -140,7 +142,9 @@ class ReconcileOrdersOperator(BaseOperator):
                 )
                 cutoff = as_of - timedelta(minutes=self.sweep_grace_minutes)
                 with FlexApiHook(self.flex_conn_id) as api:
-                    sweep = OrderSweep(ledger, api, mid, page_size=self.sweep_page_size, limit=self.sweep_limit)
+                    sweep = OrderSweep(
+                        ledger, api, mid, page_size=self.sweep_page_size, limit=self.sweep_limit
+                    )
                     out["sweep"] = sweep.run(cutoff)
         finally:
             ledger.engine.dispose()

@@ -55,7 +55,9 @@ class OrderSweep:
     :param limit: most overdue orders handled per sweep.
     """
 
-    def __init__(self, ledger: Any, api: Any, mid: str, *, page_size: int = 100, limit: int = 100_000) -> None:
+    def __init__(
+        self, ledger: Any, api: Any, mid: str, *, page_size: int = 100, limit: int = 100_000
+    ) -> None:
         self.ledger = ledger
         self.api = api
         self.mid = mid
@@ -101,7 +103,9 @@ class OrderSweep:
             if event is not None:
                 answered.add(order_id)
                 events.append(event)
-                if order.order_placed_date and (newest_placed is None or order.order_placed_date > newest_placed):
+                if order.order_placed_date and (
+                    newest_placed is None or order.order_placed_date > newest_placed
+                ):
                     newest_placed = order.order_placed_date
             if len(answered) == len(by_id):
                 break

@@ -5,6 +5,7 @@ The fold is a function of the set of events: shuffled, duplicated and late strea
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -78,7 +79,7 @@ def streams(draw: Any) -> tuple[list[OrderEvent], list[list[OrderEvent]]]:
     stream = draw(st.permutations(facts + dupes))
     cuts = sorted(draw(st.lists(st.integers(0, len(stream)), max_size=4)))
     bounds = [0, *cuts, len(stream)]
-    return facts, [stream[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    return facts, [stream[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def _with_mid(events: list[OrderEvent], mid: str) -> list[OrderEvent]:
@@ -96,7 +97,11 @@ def _merchant(tmp: Path, n_orders: int) -> Any:
 
 
 def _books(engine: Any) -> list[tuple[Any, ...]]:
-    cols = [c for c in orders.c if c.name.startswith("flex_") or c.name in ("order_id", "status", "refunded_amount_cents")]
+    cols = [
+        c
+        for c in orders.c
+        if c.name.startswith("flex_") or c.name in ("order_id", "status", "refunded_amount_cents")
+    ]
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(select(*cols).order_by(orders.c.order_id))]
 
@@ -141,11 +146,15 @@ def test_any_delivery_order_gives_the_same_state_and_books(backend: str, tmp_pat
         assert sorted(o for o, c in per_order if c == 1) == sorted({f.order_id for f in facts})
         # expectations from the input: refunds add once per distinct confirmed refund
         books = {r[0]: r for r in _books(run_books)}
-        names = [c.name for c in orders.c if c.name.startswith("flex_") or c.name in ("order_id", "status", "refunded_amount_cents")]
-        for oid in books:
+        names = [
+            c.name
+            for c in orders.c
+            if c.name.startswith("flex_") or c.name in ("order_id", "status", "refunded_amount_cents")
+        ]
+        for oid, values in books.items():
             refunds = {f.event_key: f.amount_minor for f in facts
                        if f.order_id == oid and f.kind == "refund_answered" and f.status == "SUCCESS"}  # fmt: skip
-            row = dict(zip(names, books[oid], strict=True))
+            row = dict(zip(names, values, strict=True))
             assert row["refunded_amount_cents"] == sum(refunds.values())
             if any(f.order_id == oid and f.kind == "ack" and f.status == "REJECTED" for f in facts):
                 assert (row["status"], row["flex_status"]) == ("DECLINED", "REJECTED")

@@ -45,12 +45,35 @@ if point == "inside_merchant_transaction":
     db.run_script = update_then_hold
 from flex_provider.operators.batch import FlexProjectOrdersOperator, RecordShipmentOperator, ShipBatchOperator
 ShipBatchOperator(task_id="ship", manifest=os.environ["MANIFEST"]).execute({{}})
+if point == "after_ship_before_record":
+    hold()
 RecordShipmentOperator(task_id="record", manifest=os.environ["MANIFEST"]).execute({{}})
 if point == "after_ledger_before_merchant":
     hold()
 FlexProjectOrdersOperator(task_id="mark", sql=os.environ["PROJECT_SQL"]).execute({{}})
 print("CHILD DONE")
 """
+
+
+def kill_at(point: str, env: dict[str, str], marker: Path, timeout: float = 90.0) -> str:
+    """
+    Run ship -> record -> project in a child and SIGKILL it at ``point``. Returns ``killed``, or
+    ``failed: ...`` when the child died of a fault before it got there (a task failure Airflow retries).
+    """
+    child = run_child(CHILD.format(root=str(ROOT)), {**env, "CRASH_AT": point, "CRASH_MARKER": str(marker)})
+    deadline = time.monotonic() + timeout
+    while not marker.exists():
+        if child.poll() is not None:
+            return f"failed: {child.stdout.read().decode()[-500:]}"
+        if time.monotonic() > deadline:
+            child.kill()
+            raise AssertionError("crash point never reached")
+        time.sleep(0.02)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(10)
+    assert child.returncode == -signal.SIGKILL
+    marker.unlink()
+    return "killed"
 
 
 @pytest.mark.parametrize(
@@ -68,18 +91,9 @@ def test_sigkill_at_a_boundary_then_rerun_converges(
     world.add_declines(day, 30, bad=["negative_amount", "duplicate_order"])
     summary = world.extract(day)
     marker = tmp_path / f"{point}.marker"
-    env = {**world.env, "CRASH_AT": point, "CRASH_MARKER": str(marker), "MANIFEST": summary["manifest"],
-           "PROJECT_SQL": str(PROJECT_SQL)}  # fmt: skip
-    child = run_child(CHILD.format(root=str(ROOT)), env)
-    deadline = time.monotonic() + 90
-    while not marker.exists():
-        if child.poll() is not None:
-            raise AssertionError(f"child ended before {point}: {child.stdout.read().decode()[-3000:]}")
-        assert time.monotonic() < deadline, "crash point never reached"
-        time.sleep(0.02)
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait(10)
-    assert child.returncode == -signal.SIGKILL
+    env = {**world.env, "MANIFEST": summary["manifest"], "PROJECT_SQL": str(PROJECT_SQL)}
+    ended = kill_at(point, env, marker)
+    assert ended == "killed", ended
 
     # what the kill left behind
     inbound_or_archive = [p.name for d in ("inbound", "archive") for p in (world.sftp_root / d).iterdir()]

@@ -64,7 +64,9 @@ def test_growing_result_file_and_webhooks_leave_no_order_submitted(make_world, w
     world = make_world()
     sb = world.sandbox
     srv = webhook_server(
-        create_app(WebhookSettings(subscriber_keys=[sb.info["webhook_subscriber_key"]], db_url=world.ledger_url))
+        create_app(
+            WebhookSettings(subscriber_keys=[sb.info["webhook_subscriber_key"]], db_url=world.ledger_url)
+        )
     )
     sb.admin("POST", "/webhooks/target", {"url": f"{srv.base_url}/webhooks"})
     try:
@@ -132,8 +134,13 @@ def test_sweep_pages_flex_and_uses_flex_time(make_world) -> None:
         at_flex = flex[order_id]
         candidates = [at_flex.get(k) for k in ("final_at", "updated_at") if at_flex.get(k) is not None]
         flex_times = [
-            datetime.fromisoformat(str(c).replace("Z", "+00:00")) if isinstance(c, str)
+            datetime.fromisoformat(str(c).replace("Z", "+00:00"))
+            if isinstance(c, str)
             else datetime.fromtimestamp(float(c), timezone.utc)
             for c in candidates
         ]
-        assert any(abs((settled - t).total_seconds()) <= 2 for t in flex_times), (order_id, settled, flex_times)
+        assert any(abs((settled - t).total_seconds()) <= 2 for t in flex_times), (
+            order_id,
+            settled,
+            flex_times,
+        )

@@ -26,7 +26,12 @@ TOKEN_TTL = 600.0
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlexWorld]:
     with flex_world(
-        tmp_path_factory.mktemp("batch-ops"), "flex_batchops", seed=9, rows=45, bad_share=0.1, approved_share=0.0
+        tmp_path_factory.mktemp("batch-ops"),
+        "flex_batchops",
+        seed=9,
+        rows=45,
+        bad_share=0.1,
+        approved_share=0.0,
     ) as w:
         yield w
 
