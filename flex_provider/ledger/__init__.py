@@ -2,15 +2,15 @@
 The Flex ledger: the file registry, every fact about an order as an event, each order's folded state,
 and the one projection of that state into the merchant's books.
 
-Modules: ``schema`` (tables), ``files`` (file registry), ``events`` (the :class:`OrderEvent` model and
-its builders), ``state`` (the fold), ``orders`` (append + fold in one transaction, reads),
-``projection`` (state -> merchant DB), ``replay`` (re-fold and re-project stored events).
+Modules: ``schema`` (tables), ``base`` (engine), ``files`` (file registry), ``outbound`` (outbound files
+read), ``events`` (the :class:`OrderEvent` model and its builders), ``state`` (the fold), ``orders``
+(append + fold in one transaction), ``views`` (reads), ``projection`` (state -> merchant DB), ``replay``
+(re-fold and re-project stored events).
 """
 
 from __future__ import annotations
 
 from flex_provider.ledger.events import KINDS, OrderEvent
-from flex_provider.ledger.orders import OrderBook
 from flex_provider.ledger.schema import (
     BATCH_SIZE,
     FILE_STATES,
@@ -25,13 +25,14 @@ from flex_provider.ledger.schema import (
     order_state,
     outbound_files,
 )
+from flex_provider.ledger.views import OrderViews
 
 #: Order statuses (``flex_order_state.status``) that end Flex's part.
 FINAL = ("APPROVED", "EXPIRED", "CANCELLED", "REFUNDED")
 NON_FINAL = ("SHIPPED", "SUBMITTED", "REJECTED")
 
 
-class FlexLedger(OrderBook):
+class FlexLedger(OrderViews):
     """
     The ledger on an Airflow SQL connection (``FlexLedger(conn_id)``) or a URL (``FlexLedger.from_url``).
 

@@ -32,7 +32,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from flex_provider.batch import ack_name
-from flex_provider.ledger.base import LedgerBase
+from flex_provider.ledger.outbound import OutboundRegistry
 from flex_provider.ledger.schema import (
     BATCH_SIZE,
     IN_CHUNK,
@@ -70,7 +70,7 @@ def row_dict(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-class FileRegistry(LedgerBase):
+class FileRegistry(OutboundRegistry):
     """Batch files and their rows as shipped; outbound files read."""
 
     @contextmanager
@@ -433,24 +433,3 @@ class FileRegistry(LedgerBase):
             return self.already_shipped(mid, kind, order_ids, exclude_business_date=business_date)
 
         return _check
-
-    def processed_outbound_names(self) -> set[str]:
-        """Names of outbound files already processed or quarantined (not to be read again)."""
-        with self._begin() as conn:
-            return set(conn.execute(select(outbound_files.c.name)).scalars())
-
-    def mark_outbound_processed(
-        self, name: str, sha256: str | None, kind: str, status: str, error: str | None = None
-    ) -> None:
-        """Record an outbound file as ``processed`` or ``quarantined``; a repeat updates the record."""
-        if status not in ("processed", "quarantined"):
-            raise ValueError(f"status must be 'processed' or 'quarantined', not {status!r}")
-        stmt = self._insert(outbound_files).values(
-            name=name, kind=kind, sha256=sha256, status=status, error=error, processed_at=utcnow()
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["name"],
-            set_={"sha256": sha256, "kind": kind, "status": status, "error": error, "processed_at": utcnow()},
-        )
-        with self._begin() as conn:
-            conn.execute(stmt)
