@@ -66,16 +66,17 @@ with DAG(
 
     @task
     def list_new_outbound() -> list[dict]:
-        """Finished ack/result files in the outbound folder that the ledger has not processed yet."""
-        from flex_provider.batch.ledger import FlexLedger
+        """
+        Finished ack/result files in the outbound folder. Ones the ledger already processed are passed too:
+        the process step skips and archives them (e.g. the tail of a file that was read while it grew).
+        """
         from flex_provider.hooks.sftp import FlexSftpHook
 
-        done = FlexLedger(LEDGER_CONN_ID).processed_outbound_names()
         try:
             files = FlexSftpHook(ssh_conn_id=SFTP_CONN_ID).list_outbound(["ack_*.json", "result_*.json"])
         except FileNotFoundError:
             return []
-        return [f.to_dict() for f in files if f.name not in done]
+        return [f.to_dict() for f in files]
 
     @task
     def local_dir(**context: object) -> str:

@@ -379,12 +379,12 @@ class World:
         time.sleep(0.3)  # a slow-written file may still be growing under its final name
 
     def list_results(self) -> list[str]:
-        from flex_provider.batch.ledger import FlexLedger
         from flex_provider.hooks.sftp import FlexSftpHook
 
-        done = FlexLedger("flex_ledger_db").processed_outbound_names()
+        # Every listed file, processed ones included: the operator skips those and archives them (a file
+        # read while it grew, then moved, may reappear with its tail under the same name).
         files = FlexSftpHook(ssh_conn_id="flex_sftp_default").list_outbound(["result_*.json"])
-        return [f.name for f in files if f.name not in done]
+        return [f.name for f in files]
 
     def process_results(self) -> dict[str, Any]:
         return self.process_outbound(self.list_results())
