@@ -28,6 +28,25 @@ from flex_provider.ledger.schema import (
 )
 from flex_provider.ledger.state import state_dict
 
+#: State columns a shipped row shows, and the row key each replaces.
+_OVERLAID = {
+    "status": "status",
+    "order_session_key": "order_session_key",
+    "confirmation_id": "confirmation_id",
+    "approved_minor": "amount",
+    "currency": "currency",
+    "settled_at": "result_at",
+    "flex_error": "error",
+}
+
+
+def _with_state(row: dict[str, Any], state: Any) -> dict[str, Any]:
+    """A shipped row with its order's current state in place of the registry's historical columns."""
+    if state is not None and state["status"] is not None and row["kind"] == "evaluate":
+        for col, key in _OVERLAID.items():
+            row[key] = utc(state[col]) if col == "settled_at" else state[col]
+    return row
+
 
 class OrderViews(OrderBook):
     """Reads of states and of shipped rows with their state."""
@@ -68,30 +87,15 @@ class OrderViews(OrderBook):
 
     def _overlay(self, query: Any) -> Any:
         s = order_state
-        return query.add_columns(
-            s.c.status.label("state_status"),
-            s.c.order_session_key.label("state_osk"),
-            s.c.confirmation_id.label("state_confirmation"),
-            s.c.approved_minor.label("state_amount"),
-            s.c.currency.label("state_currency"),
-            s.c.settled_at.label("state_settled"),
-            s.c.flex_error.label("state_error"),
-        ).outerjoin(s, (s.c.mid == batch_rows.c.mid) & (s.c.order_id == batch_rows.c.order_id))
+        return query.add_columns(*(s.c[c].label(f"state_{c}") for c in _OVERLAID)).outerjoin(
+            s, (s.c.mid == batch_rows.c.mid) & (s.c.order_id == batch_rows.c.order_id)
+        )
 
     @staticmethod
     def _overlaid(row: Any) -> dict[str, Any]:
         out = row_dict({k: v for k, v in row.items() if not k.startswith("state_")})
-        if row["state_status"] is not None and out["kind"] == "evaluate":
-            out.update(
-                status=row["state_status"],
-                order_session_key=row["state_osk"],
-                confirmation_id=row["state_confirmation"],
-                amount=row["state_amount"],
-                currency=row["state_currency"],
-                result_at=utc(row["state_settled"]),
-                error=row["state_error"],
-            )
-        return out
+        state = {k.removeprefix("state_"): v for k, v in row.items() if k.startswith("state_")}
+        return _with_state(out, state)
 
     def rows_for_orders(self, mid: str, kind: str, order_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """order id -> ledger row as shipped, with the order's current state (status, keys, outcome)."""
@@ -117,18 +121,7 @@ class OrderViews(OrderBook):
                     query = select(order_state).where(order_state.c.order_id.in_(ids))
                     found = {(r["mid"], r["order_id"]): r for r in conn.execute(query).mappings()}
             for row in batch:
-                st = found.get((row["mid"], row["order_id"])) if row["kind"] == "evaluate" else None
-                if st is not None and st["status"] is not None:
-                    row.update(
-                        status=st["status"],
-                        order_session_key=st["order_session_key"],
-                        confirmation_id=st["confirmation_id"],
-                        amount=st["approved_minor"],
-                        currency=st["currency"],
-                        result_at=utc(st["settled_at"]),
-                        error=st["flex_error"],
-                    )
-                yield row
+                yield _with_state(row, found.get((row["mid"], row["order_id"])))
 
     def iter_rows(
         self,
