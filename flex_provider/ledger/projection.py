@@ -110,6 +110,8 @@ def project(
     query = query.where(order_state.c.seq <= top)
     server_side = merchant.dialect.name == "postgresql" and same_database(merchant, ledger.engine)
     with merchant.begin() as conn, staging_table(conn, PROJECT_STAGE, PROJECT_TYPES):
+        if merchant.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET LOCAL work_mem = '128MB'")
         if server_side:
             stage = table(PROJECT_STAGE, *(column(c) for c in PROJECT_COLUMNS))
             staged = conn.execute(insert(stage).from_select(list(PROJECT_COLUMNS), query)).rowcount
