@@ -2,38 +2,7 @@
 
 from __future__ import annotations
 
-from flex_provider.ledger import (
-    BATCH_SIZE,
-    FILE_STATES,
-    FINAL,
-    NON_FINAL,
-    SHIPPED_STATES,
-    FlexLedger,
-    LedgerConflictError,
-    OrderEvent,
-    batch_files,
-    batch_rows,
-    copy_rows,
-    file_number,
-    order_events,
-    order_state,
-    outbound_files,
-)
+from flex_provider import ledger as _ledger
+from flex_provider.ledger import *  # the same names, for old imports
 
-__all__ = [
-    "BATCH_SIZE",
-    "FILE_STATES",
-    "FINAL",
-    "NON_FINAL",
-    "SHIPPED_STATES",
-    "FlexLedger",
-    "LedgerConflictError",
-    "OrderEvent",
-    "batch_files",
-    "batch_rows",
-    "copy_rows",
-    "file_number",
-    "order_events",
-    "order_state",
-    "outbound_files",
-]
+__all__ = list(_ledger.__all__)
