@@ -38,6 +38,8 @@ def get_provider_info() -> dict[str, Any]:
                     "flex_provider.operators.mark",
                     "flex_provider.operators.outbound",
                     "flex_provider.operators.reconcile",
+                    "flex_provider.operators.sweep",
+                    "flex_provider.operators.project",
                 ],
             }
         ],

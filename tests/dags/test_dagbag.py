@@ -12,7 +12,7 @@ import pytest
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 DAG_FILES = sorted(p.name for p in DAGS.glob("*.py"))
-EXPECTED = {"flex_mit_daily", "flex_transmit_daily", "flex_reconcile", "flex_order_action"}
+EXPECTED = {"flex_mit_daily", "flex_transmit_daily", "flex_reconcile", "flex_order_action", "flex_replay"}
 
 
 def test_dagbag_has_no_import_errors() -> None:

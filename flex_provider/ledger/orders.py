@@ -1,0 +1,218 @@
+"""
+The order book: append events and fold them into each order's state, in one transaction.
+
+Appends are serialized (a row lock on ``flex_ledger_marks.append``; SQLite's write lock), so event ids
+rise in commit order: the fold reads exactly the events its own transaction stored (``id`` above the
+maximum before it), and a watermark on ``flex_order_state.seq`` never skips a commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, MetaData, Table, func, select, text, update
+from sqlalchemy.engine import Connection
+
+from flex_provider.ledger.events import (
+    OrderEvent,
+    ack_events,
+    result_key,
+    result_tuple,
+    shipped_events,
+)
+from flex_provider.ledger.files import FileRegistry
+from flex_provider.ledger.schema import (
+    BATCH_SIZE,
+    EVENT_COLUMNS,
+    batch_files,
+    batch_rows,
+    batches,
+    copy_rows,
+    ledger_marks,
+    now,
+    order_events,
+    utc,
+)
+from flex_provider.ledger.state import fold
+
+_staging_md = MetaData()
+staging_events = Table(
+    "flex_tmp_events",
+    _staging_md,
+    *(Column(c, order_events.c[c].type) for c in EVENT_COLUMNS),
+    prefixes=["TEMPORARY"],
+)
+
+
+class OrderBook(FileRegistry):
+    """Events in, states out."""
+
+    # -- appending -------------------------------------------------------------------------------
+
+    def append_events(self, events: Iterable[OrderEvent]) -> int:
+        """
+        Store each event once and fold the touched orders' state, in one transaction.
+
+        :return: the number of events newly stored (a replay stores 0 and changes nothing).
+        """
+        with self._begin() as conn:
+            inserted, _ = self._append_in(conn, (e.row() for e in events))
+        return inserted
+
+    def _append_in(
+        self, conn: Connection, rows: Iterable[Sequence[Any]], *, count_unknown: bool = False
+    ) -> tuple[int, dict[str, int]]:
+        """Stage rows (``EVENT_COLUMNS`` order), insert the new ones, fold; inside ``conn``'s transaction."""
+        conn.execute(
+            update(ledger_marks).where(ledger_marks.c.name == "append").values(value=ledger_marks.c.value + 1)
+        )
+        before = int(conn.execute(select(func.coalesce(func.max(order_events.c.id), 0))).scalar_one())
+        if conn.dialect.name == "postgresql":
+            # Big appends (a result file of a million rows) hash and sort in memory instead of spilling.
+            conn.execute(text("SET LOCAL work_mem = '128MB'"))
+        staging_events.create(conn, checkfirst=True)
+        conn.execute(staging_events.delete())
+        try:
+            staged = copy_rows(conn, staging_events.name, EVENT_COLUMNS, rows)
+            if staged is None:
+                staged = 0
+                for batch in batches(rows, BATCH_SIZE):
+                    conn.execute(
+                        staging_events.insert(), [dict(zip(EVENT_COLUMNS, r, strict=True)) for r in batch]
+                    )
+                    staged += len(batch)
+            elif staged:
+                conn.exec_driver_sql(f"ANALYZE {staging_events.name}")
+            if not staged:
+                return 0, {"orders": 0, "changed": 0, "changed_known": 0, "unknown": 0, "staged": 0}
+            cols = ", ".join(EVENT_COLUMNS)
+            inserted = conn.execute(
+                text(
+                    f"INSERT INTO flex_order_events ({cols}, recorded_at) "
+                    f"SELECT {cols}, :now FROM flex_tmp_events WHERE 1 = 1 "
+                    "ON CONFLICT (mid, kind, event_key) DO NOTHING"
+                ),
+                {"now": now()},
+            ).rowcount
+            counts = fold(conn, after_id=before) if inserted else {
+                "orders": 0, "changed": 0, "changed_known": 0, "unknown": 0,
+            }  # fmt: skip
+            counts["staged"] = staged
+            if count_unknown:
+                counts["unknown_rows"] = int(
+                    conn.execute(
+                        text(
+                            "SELECT COUNT(*) FROM flex_tmp_events t WHERE NOT EXISTS (SELECT 1 FROM "
+                            "flex_order_state s WHERE s.mid = t.mid AND s.order_id = t.order_id "
+                            "AND s.sent_at IS NOT NULL)"
+                        )
+                    ).scalar_one()
+                )
+        finally:
+            staging_events.drop(conn)
+        return inserted, counts
+
+    def _append_shipped(self, conn: Connection, name: str, sent_at: datetime) -> None:
+        info = conn.execute(
+            select(batch_files.c.mid, batch_files.c.kind, batch_files.c.business_date).where(
+                batch_files.c.name == name
+            )
+        ).first()
+        if info is None or info.kind != "evaluate":
+            return
+        rows = conn.execute(
+            select(
+                batch_rows.c.order_id,
+                batch_rows.c.sequence_number,
+                batch_rows.c.idempotency_key,
+                batch_rows.c.expiry_date_utc,
+            ).where(batch_rows.c.file_name == name)
+        ).mappings()
+        events = shipped_events(info.mid, name, info.business_date, [dict(r) for r in rows], sent_at)
+        self._append_in(conn, [e.row() for e in events])
+
+    def record_shipped(self, names: Iterable[str]) -> int:
+        """
+        Append the ``shipped`` facts of these uploaded files (idempotent; :meth:`mark_uploaded` already
+        does it, this catches up files uploaded before the event ledger existed). Returns events stored.
+        """
+        total = 0
+        for name in names:
+            info = self.file_info(name)
+            if (
+                info is None
+                or info["state"] not in ("uploaded", "acknowledged")
+                or info["kind"] != "evaluate"
+            ):
+                continue
+            rows = [r for r in self.rows_for_files([name])]
+            events = shipped_events(
+                info["mid"], name, info["business_date"], rows, utc(info["uploaded_at"]) or now()
+            )
+            total += self.append_events(events)
+        return total
+
+    # -- Flex's files ----------------------------------------------------------------------------
+
+    def apply_ack(self, ack: Any) -> dict[str, int]:
+        """
+        Record an acknowledgement file: file-level status on the file, one ``ack`` event per row (evaluate
+        files), folded into the orders' state. ``updated``: shipped orders whose state changed.
+        """
+        error = "; ".join(str(e) for e in ack.file_errors) or None
+        counts = {"rows": len(ack.rows), "updated": 0, "unknown_file": 0}
+        with self._begin() as conn:
+            kind = conn.execute(
+                select(batch_files.c.kind).where(batch_files.c.name == ack.inbound_file)
+            ).scalar()
+            if not self._mark_acknowledged(conn, ack.inbound_file, ack.status, error, now()):
+                counts["unknown_file"] = 1
+                return counts
+            if kind == "evaluate" and ack.rows:
+                _, folded = self._append_in(conn, [e.row() for e in ack_events(ack)])
+                counts["updated"] = folded["changed_known"]
+        return counts
+
+    def apply_results(
+        self,
+        result: Any,
+        *,
+        mid: str | None = None,
+        batch_size: int = BATCH_SIZE,
+        file_name: str | None = None,
+    ) -> dict[str, int]:
+        """
+        Record final outcomes as ``result`` events (key ``<file>:<row index>``) and fold, one transaction.
+
+        :param result: a ``ResultFile``, or an iterable of ``ResultRow`` (streamed) with ``mid``.
+        :param batch_size: kept for callers; rows are streamed into one COPY whatever the size.
+        :param file_name: the result file's name (the natural key of its rows).
+        :return: counts: ``received``, ``applied`` (shipped orders whose state changed), ``unknown``
+            (rows of orders never shipped), ``ignored`` (the rest: replays, superseded outcomes).
+        """
+        del batch_size
+        rows = getattr(result, "rows", None)
+        if rows is not None:
+            mid = result.mid
+        else:
+            if mid is None:
+                raise ValueError("mid is required with an iterable of result rows")
+            rows = result
+        received = [0]
+
+        def tuples() -> Iterator[tuple[Any, ...]]:
+            for index, row in enumerate(rows, start=1):
+                received[0] += 1
+                yield result_tuple(str(mid), row, result_key(row, file_name, index))
+
+        with self._begin() as conn:
+            _, folded = self._append_in(conn, tuples(), count_unknown=True)
+        applied, unknown = folded["changed_known"], folded.get("unknown_rows", 0)
+        return {
+            "received": received[0],
+            "applied": applied,
+            "ignored": received[0] - applied - unknown,
+            "unknown": unknown,
+        }
