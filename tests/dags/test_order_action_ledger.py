@@ -16,6 +16,8 @@ import pytest
 
 from tests.dags.support import FlexWorld, flex_world, migrate_airflow_db, run_dag, task_states
 
+REFUND_ROUTE = "POST /v1/orders/{id}/refund"
+
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlexWorld]:
@@ -85,7 +87,9 @@ def test_one_request_id_refunds_once_however_often_it_runs(world: FlexWorld) -> 
 def test_full_refund_retried_after_a_lost_response(world: FlexWorld) -> None:
     order = _paid(world)[2]
     # Flex refunds, then every answer is lost: the run fails after the hook's own retries.
-    world.sandbox.admin("POST", "/faults", {"drop_response_after_commit_next": 50})
+    world.sandbox.admin(
+        "POST", "/faults", {"drop_response_after_commit_next": 50, "drop_route": REFUND_ROUTE}
+    )
     try:
         failed = _refund(world, order, action="refund_full", request_id="refund-lost-answer")
     finally:
