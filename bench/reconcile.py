@@ -1,15 +1,17 @@
 """
 Reconcile bench: N result rows applied to the merchant's ``orders`` table in PostgreSQL.
 
-ours:     the provider's two steps: (1) a result file (docs/batch-files.md, one row a line) streamed into
-          ``ResultRow``s and applied to the ledger with ``FlexLedger.apply_results`` (staging + ``UPDATE
-          ... FROM`` per batch, "never backwards"); (2) ``ReconcileOrdersOperator`` (sweep and summary off)
-          staging the ledger's outcomes into the merchant DB and running ``dags/sql/apply_outcomes.sql``.
+ours:     the provider's path, events -> state -> projection: (1) a result file (docs/batch-files.md, one row
+          a line) streamed into ``ResultRow``s and recorded with ``FlexLedger.apply_results`` (one COPY into
+          staging, ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` into ``flex_order_events``, one
+          set-based fold into ``flex_order_state``); (2) ``FlexProjectOrdersOperator`` staging the changed
+          states server-side and running ``dags/sql/project_orders.sql`` (one ``UPDATE orders ... FROM``).
 baseline: ``psql``: ``\\copy`` the same results (CSV) into a temp table + one ``UPDATE orders ... FROM`` with
           the same status mapping.
 
-Merchant tables and ledger share one database. Before each side the orders (all ``PENDING_FLEX``) and
-ledger rows (all ``SUBMITTED``) are reloaded to the same state and vacuumed/analyzed.
+Merchant tables and ledger share one database. Before each side the orders (all ``PENDING_FLEX``), the
+shipped rows, their ``shipped`` and ``ack`` events and their states (all ``SUBMITTED``) are reloaded to the
+same state and vacuumed/analyzed.
 Run: ``.venv/bin/python bench/reconcile.py --rows 1000000`` (``--smoke``: 2000).
 """
 
@@ -39,10 +41,14 @@ from bench.common import (
 MID = "6f1f4b0e-8b1c-4d8e-9a52-0c0ffee00001"
 TARGET = 1.5
 DB_CONN_ID = "flex_bench_db"
-APPLY_SQL_FILE = Path(__file__).resolve().parent.parent / "dags" / "sql" / "apply_outcomes.sql"
+PROJECT_SQL_FILE = Path(__file__).resolve().parent.parent / "dags" / "sql" / "project_orders.sql"
 
 SEED_SQL = """
 TRUNCATE flex_batch_rows;
+TRUNCATE flex_order_events RESTART IDENTITY;
+TRUNCATE flex_order_state;
+TRUNCATE flex_ledger_marks;
+INSERT INTO flex_ledger_marks (name, value, at) VALUES ('append', 0, now());
 TRUNCATE orders;
 INSERT INTO orders (order_id, subscription_id, customer_id, payment_number, is_mit, is_recurring, amount_cents,
                     currency, attempted_at, response_status, decline_code, status, flex_business_date,
@@ -62,6 +68,28 @@ SELECT '{mid}', 'evaluate', 'ord_' || g || '_2026-11', DATE '2026-11-24',
        1 + (g - 1) % 2000, md5('idem' || g), TIMESTAMPTZ '2026-12-15 00:00:00+00',
        md5('osk' || g), 'SUBMITTED', now(), now()
 FROM generate_series(1, {n}) g;
+INSERT INTO flex_order_events (mid, order_id, kind, event_key, status, order_session_key, flex_time, detail,
+                               business_date, file_name, expiry_at, sort_key, recorded_at)
+SELECT '{mid}', r.order_id, k.kind,
+       r.file_name || ':' || r.sequence_number || CASE k.kind WHEN 'ack' THEN ':' || r.order_id || ':SUBMITTED'
+                                                             ELSE '' END,
+       k.status, CASE k.kind WHEN 'ack' THEN r.order_session_key END, k.at,
+       CASE k.kind WHEN 'shipped' THEN r.idempotency_key END, r.business_date, r.file_name,
+       CASE k.kind WHEN 'shipped' THEN r.expiry_date_utc END,
+       k.prefix || r.file_name || ':' || r.sequence_number
+         || CASE k.kind WHEN 'ack' THEN ':' || r.order_id || ':SUBMITTED' ELSE '' END, now()
+FROM flex_batch_rows r
+CROSS JOIN (VALUES ('shipped', 'SHIPPED', TIMESTAMPTZ '2026-11-24 06:00:00+00',
+                    '112026-11-24T06:00:00.0000000SHIPPED   shipped:'),
+                   ('ack', 'SUBMITTED', TIMESTAMPTZ '2026-11-24 07:00:00+00',
+                    '212026-11-24T07:00:00.0000001SUBMITTED ack:')) AS k(kind, status, at, prefix);
+INSERT INTO flex_order_state (mid, order_id, status, best_key, business_date, batch_file, sent_at, expiry_at,
+                              order_session_key, refunded_minor, seq)
+SELECT '{mid}', order_id, 'SUBMITTED',
+       '212026-11-24T07:00:00.0000001SUBMITTED ack:' || file_name || ':' || sequence_number || ':' || order_id
+         || ':SUBMITTED',
+       business_date, file_name, TIMESTAMPTZ '2026-11-24 06:00:00+00', expiry_date_utc, order_session_key, 0, 0
+FROM flex_batch_rows;
 """
 
 BASELINE_SQL = """
@@ -147,7 +175,8 @@ def reset(db: PgDatabase, n: int) -> None:
     try:
         with conn.cursor() as cur:
             cur.execute(SEED_SQL.format(mid=MID, n=int(n)))
-            cur.execute("VACUUM ANALYZE flex_batch_rows")
+            for name in ("flex_batch_rows", "flex_order_events", "flex_order_state", "flex_ledger_marks"):
+                cur.execute(f"VACUUM ANALYZE {name}")
             cur.execute("VACUUM ANALYZE orders")
     finally:
         conn.close()
@@ -181,7 +210,7 @@ def measure(n: int) -> tuple[dict[str, Any], dict[str, Any]]:
         from bench._whatif import apply as apply_whatif
         from flex_provider.batch.ledger import FlexLedger
         from flex_provider.merchant.schema import create_schema
-        from flex_provider.operators.batch import ReconcileOrdersOperator
+        from flex_provider.operators.batch import FlexProjectOrdersOperator
 
         whatif = apply_whatif()
 
@@ -191,14 +220,12 @@ def measure(n: int) -> tuple[dict[str, Any], dict[str, Any]]:
         ledger = FlexLedger(DB_CONN_ID)
         ledger.file_state("nothing")  # creates the tables
         json_path, csv_path = make_results(n, work)
-        operator = ReconcileOrdersOperator(
-            task_id="reconcile",
-            apply_sql=str(APPLY_SQL_FILE),
-            summary_sql=None,
+        operator = FlexProjectOrdersOperator(
+            task_id="project_orders",
+            sql=str(PROJECT_SQL_FILE),
             merchant_conn_id=DB_CONN_ID,
             ledger_conn_id=DB_CONN_ID,
             mid=MID,
-            sweep=False,
         )
 
         reset(db, n)
@@ -210,7 +237,7 @@ def measure(n: int) -> tuple[dict[str, Any], dict[str, Any]]:
             profiler.start()
         with timed() as t:
             with timed() as t1:
-                counts = ledger.apply_results(iter_result_rows(json_path), mid=MID)
+                counts = ledger.apply_results(iter_result_rows(json_path), mid=MID, file_name=json_path.name)
             with timed() as t2:
                 applied = operator.execute(context={})  # type: ignore[arg-type]
         if profiler is not None:
@@ -220,8 +247,8 @@ def measure(n: int) -> tuple[dict[str, Any], dict[str, Any]]:
             )
         ours = {
             "wall_s": t(),
-            "ledger_apply_results_s": t1(),
-            "reconcile_operator_s": t2(),
+            "ledger_events_and_state_s": t1(),
+            "projection_operator_s": t2(),
             "counts": counts,
             "operator": applied,
             "after": status_counts(db),

@@ -3,8 +3,13 @@ flex_mit_daily: hand yesterday's declined recurring (MIT) payments to Flex as SF
 
 extract (``sql/extract_declined_mit.sql`` on the data interval) -> evaluate files + rejects + manifest
 -> ship (mapped: one task per group of files, one SSH session each; the ledger skips files already sent)
--> mark the orders PENDING_FLEX in the merchant DB -> wait for Flex's ack files (deferrable)
--> apply them (Flex's order ids) -> store each orderSessionKey on the merchant's order.
+-> record the shipment (shipped rows and local rejects become ledger events) -> project the order states
+into the merchant DB (PENDING_FLEX, reject reasons) -> wait for Flex's ack files (deferrable) -> read them
+into the ledger -> project again (Flex's order ids, Flex's refusals) -> check the acks.
+
+The merchant DB is written by one operator only (``FlexProjectOrdersOperator``, ``sql/project_orders.sql``),
+from the ledger's folded order states: a rerun of any task or of the whole day re-projects and changes
+nothing.
 
 Backfill: ``airflow backfill create --dag-id flex_mit_daily --from-date 2026-11-20 --to-date 2026-11-22
 --reprocess-behavior completed``; a rerun of a day ships nothing twice.
@@ -19,9 +24,9 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 
 from flex_provider.operators.batch import (
     ExtractDeclinesOperator,
-    MarkOrdersPendingOperator,
+    FlexProjectOrdersOperator,
     ProcessOutboundOperator,
-    ReconcileOrdersOperator,
+    RecordShipmentOperator,
     ShipBatchOperator,
 )
 from flex_provider.sensors.outbound import FlexOutboundFileSensor
@@ -112,12 +117,18 @@ with DAG(
         sftp_conn_id=SFTP_CONN_ID,
     ).expand(files=groups)
 
-    mark = MarkOrdersPendingOperator(
-        task_id="mark_pending",
+    record = RecordShipmentOperator(
+        task_id="record_shipment",
         manifest="{{ ti.xcom_pull(task_ids='extract_declines')['manifest'] }}",
-        sql="sql/mark_pending.sql",
+        ledger_conn_id=LEDGER_CONN_ID,
+    )
+
+    mark = FlexProjectOrdersOperator(
+        task_id="mark_pending",
+        sql="sql/project_orders.sql",
         merchant_conn_id=MERCHANT_CONN_ID,
         ledger_conn_id=LEDGER_CONN_ID,
+        mid="{{ ti.xcom_pull(task_ids='extract_declines')['mid'] }}",
     )
 
     @task.short_circuit
@@ -173,14 +184,13 @@ with DAG(
         sftp_conn_id=SFTP_CONN_ID,
     )
 
-    store_keys = ReconcileOrdersOperator(
-        task_id="store_order_keys",
-        apply_sql="sql/apply_outcomes.sql",
+    project = FlexProjectOrdersOperator(
+        task_id="project_orders",
+        sql="sql/project_orders.sql",
         summary_sql="sql/recovery_summary.sql",
         merchant_conn_id=MERCHANT_CONN_ID,
         ledger_conn_id=LEDGER_CONN_ID,
-        flex_conn_id=FLEX_CONN_ID,
-        sweep=False,
+        mid="{{ ti.xcom_pull(task_ids='extract_declines')['mid'] }}",
     )
 
     @task
@@ -208,10 +218,11 @@ with DAG(
 
     (
         ship
+        >> record
         >> mark
         >> awaited_acks
         >> sense
         >> process
-        >> store_keys
+        >> project
         >> check_acks(extract.output)
     )

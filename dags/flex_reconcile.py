@@ -1,10 +1,10 @@
 """
 flex_reconcile: apply Flex's outcomes to the merchant's orders and write the daily recovery summary.
 
-Reads every new ack/result file in the outbound folder into the ledger, then moves orders to their
-final state (APPROVED -> PAID, EXPIRED -> FAILED, cancelled, refunded; never backwards) from the ledger
-and, when the webhook store exists, from webhook events; looks up overdue PENDING orders with
-GET /orders/{id}; rewrites ``flex_recovery_summary``. Runs every 30 minutes as a safety net and, when
+Reads every new ack/result file in the outbound folder into the ledger, adds the webhook store's new
+events and the overdue sweep's answers (``GET /orders`` pages, one call per order only where the list
+cannot answer) as ledger events, then projects the changed order states into the merchant DB
+(APPROVED -> PAID, EXPIRED -> FAILED, cancelled, refunded) and rewrites ``flex_recovery_summary``. Runs every 30 minutes as a safety net and, when
 ``flex_provider.triggers.webhook_events`` is installed, soon after new webhook events arrive.
 """
 
@@ -15,7 +15,11 @@ from datetime import timedelta
 
 from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, AssetWatcher, CronTriggerTimetable, Param, task
 
-from flex_provider.operators.batch import ProcessOutboundOperator, ReconcileOrdersOperator
+from flex_provider.operators.batch import (
+    FlexProjectOrdersOperator,
+    ProcessOutboundOperator,
+    ReconcileOrdersOperator,
+)
 
 MERCHANT_CONN_ID = os.environ.get("FLEX_MERCHANT_CONN_ID", "flex_merchant_db")
 LEDGER_CONN_ID = os.environ.get("FLEX_LEDGER_CONN_ID", "flex_ledger_db")
@@ -90,9 +94,6 @@ with DAG(
 
     reconcile = ReconcileOrdersOperator(
         task_id="reconcile_orders",
-        apply_sql="sql/apply_outcomes.sql",
-        summary_sql="sql/recovery_summary.sql",
-        merchant_conn_id=MERCHANT_CONN_ID,
         ledger_conn_id=LEDGER_CONN_ID,
         webhook_conn_id=WEBHOOK_CONN_ID,
         flex_conn_id=FLEX_CONN_ID,
@@ -100,4 +101,12 @@ with DAG(
         sweep_as_of="{{ params.get('sweep_as_of') or '' }}",
     )
 
-    process >> reconcile
+    project = FlexProjectOrdersOperator(
+        task_id="project_orders",
+        sql="sql/project_orders.sql",
+        summary_sql="sql/recovery_summary.sql",
+        merchant_conn_id=MERCHANT_CONN_ID,
+        ledger_conn_id=LEDGER_CONN_ID,
+    )
+
+    process >> reconcile >> project

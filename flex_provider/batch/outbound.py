@@ -226,7 +226,7 @@ def process_outbound_files(
             else:
                 header = validate_result_file(path)  # pass 1: the whole file is sound
                 _header, rows = iter_result_file(path)  # pass 2: apply, streamed in batches
-                counts = ledger.apply_results(rows, mid=header.mid)
+                counts = ledger.apply_results(rows, mid=header.mid, file_name=name)
                 summary["result_rows"] += counts["received"]
                 for key in ("applied", "ignored", "unknown"):
                     summary["results"][key] += counts[key]

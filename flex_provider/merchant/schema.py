@@ -146,7 +146,7 @@ orders = Table(
     Column("flex_status", String(16)),
     Column("flex_confirmation_id", String(64)),
     Column("flex_settled_at", _TS),
-    Column("flex_reject_reason", String(64)),
+    Column("flex_reject_reason", String(255)),
     Column("refunded_amount_cents", BigInteger, nullable=False, default=0, server_default="0"),
     Column("updated_at", _TS),
     Index("ix_orders_status_attempted_at", "status", "attempted_at"),

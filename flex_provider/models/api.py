@@ -392,6 +392,8 @@ class Order(FlexResponseModel):
     status_name: str | None = None
     order_placed_date: datetime | None = None
     expiry_date: datetime | None = None
+    completed_date: datetime | None = None
+    last_updated_date: datetime | None = None
     amount: int | None = None
     refunded_amount: int | None = None
     currency_code: str | None = None

@@ -1,7 +1,8 @@
 """
-Operators for the SFTP batch channel: extract -> write -> ship -> mark -> process outbound -> reconcile.
+Operators for the SFTP batch channel: extract -> write -> ship -> record -> process outbound -> reconcile
+-> project.
 
-One module per step (``extract``, ``ship``, ``mark``, ``outbound``, ``reconcile``); this module gathers
+One module per step (``extract``, ``ship``, ``mark``, ``outbound``, ``reconcile``, ``project``); this module gathers
 them under their historical import path. SQL lives in templated ``.sql`` files a merchant adapts
 (``dags/sql/``).
 """
@@ -16,8 +17,9 @@ from flex_provider.operators.common import (
     _read_sql,
 )
 from flex_provider.operators.extract import ExtractDeclinesOperator, WriteBatchOperator
-from flex_provider.operators.mark import MarkOrdersPendingOperator
+from flex_provider.operators.mark import RecordShipmentOperator
 from flex_provider.operators.outbound import ProcessOutboundOperator
+from flex_provider.operators.project import FlexProjectOrdersOperator
 from flex_provider.operators.reconcile import ReconcileOrdersOperator, recovery_totals
 from flex_provider.operators.ship import ShipBatchOperator
 
@@ -27,9 +29,10 @@ __all__ = [
     "MERCHANT_CONN_ID",
     "SFTP_CONN_ID",
     "ExtractDeclinesOperator",
-    "MarkOrdersPendingOperator",
+    "FlexProjectOrdersOperator",
     "ProcessOutboundOperator",
     "ReconcileOrdersOperator",
+    "RecordShipmentOperator",
     "ShipBatchOperator",
     "WriteBatchOperator",
     "_read_sql",

@@ -1,5 +1,5 @@
 """
-What the batch operators share: default connection ids, the merchant-DB staging layouts, small parsers.
+What the batch operators share: default connection ids and small parsers.
 
 One place for each: the DAGs, operators and tests import these instead of spelling them again.
 """
@@ -17,28 +17,6 @@ MERCHANT_CONN_ID = "flex_merchant_db"
 LEDGER_CONN_ID = "flex_ledger_db"
 FLEX_CONN_ID = "flex_default"
 SFTP_CONN_ID = "flex_sftp_default"
-
-#: Staging table the outcome SQL reads (merchant DB, session-local).
-OUTCOME_STAGE = "flex_stage_outcomes"
-OUTCOME_TYPES = (
-    ("order_id", "text"),
-    ("flex_order_id", "text"),
-    ("flex_status", "text"),
-    ("confirmation_id", "text"),
-    ("amount", "int"),
-    ("settled_at", "ts"),
-)
-SHIPPED_STAGE = "flex_stage_shipped"
-SHIPPED_TYPES = (("order_id", "text"), ("batch_file", "text"), ("business_date", "date"), ("expiry_at", "ts"))
-REJECTS_STAGE = "flex_stage_rejects"
-REJECTS_TYPES = (("order_id", "text"), ("business_date", "date"), ("reason", "text"))
-OUTCOME_COLUMNS = tuple(c for c, _ in OUTCOME_TYPES)
-SHIPPED_COLUMNS = tuple(c for c, _ in SHIPPED_TYPES)
-REJECTS_COLUMNS = tuple(c for c, _ in REJECTS_TYPES)
-
-# Flex GET /orders status code -> outcome (flex_provider.models.api.OrderStatus).
-_ORDER_STATUS_OUTCOME = {7: "APPROVED", 8: "EXPIRED", 2: "CANCELLED", 6: "REFUNDED"}
-
 
 def as_date(value: date | str) -> date:
     if isinstance(value, datetime):

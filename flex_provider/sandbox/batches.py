@@ -163,6 +163,8 @@ class BatchProcessor:
         self.accounts = dict(accounts) if accounts else None
         self.control = control or control_for(self.root)
         self.slow_results: float = 0.0
+        #: Fault: merchant order ids whose batch rows the ack refuses (as Flex refuses a row it cannot take).
+        self.refuse_orders: set[str] = set()
         self.paused: bool = False
         self._seen: dict[str, tuple[int, int, int]] = {}
         self._last_flush = 0.0
@@ -448,6 +450,9 @@ class BatchProcessor:
         if row.get("mid") not in (None, mid):
             out["errors"] = [{"field": "Mid", "message": "row mid differs from the file mid"}]
             return out
+        if row.get("orderId") in self.refuse_orders:
+            out["errors"] = [{"field": "PaymentMethod", "message": "The PaymentMethod field is required."}]
+            return out
         body = dict(row)
         if kind == "evaluate" and body.get("expiryDateUtc") in (None, "") and envelope.get("expiryDateUtc"):
             body["expiryDateUtc"] = envelope["expiryDateUtc"]
@@ -626,13 +631,15 @@ def admin_router(processor: BatchProcessor, server_ctl: SFTPServerControl | None
 
     @router.post("/faults")
     def set_faults(body: dict[str, Any]) -> dict[str, Any]:
-        unknown = set(body) - {"slow_results", "cut_session_after_bytes", "paused"}
+        unknown = set(body) - {"slow_results", "cut_session_after_bytes", "paused", "refuse_orders"}
         if unknown:
             raise HTTPException(422, f"unknown fault(s): {sorted(unknown)}")
         if "slow_results" in body:
             processor.slow_results = float(body["slow_results"] or 0)
         if "paused" in body:
             processor.paused = bool(body["paused"])
+        if "refuse_orders" in body:
+            processor.refuse_orders = {str(o) for o in body["refuse_orders"] or ()}
         if "cut_session_after_bytes" in body:
             v = body["cut_session_after_bytes"]
             ctl.cut_session_after_bytes = None if v is None else int(v)
@@ -642,6 +649,7 @@ def admin_router(processor: BatchProcessor, server_ctl: SFTPServerControl | None
     def reset_faults() -> dict[str, Any]:
         processor.slow_results = 0.0
         processor.paused = False
+        processor.refuse_orders = set()
         ctl.cut_session_after_bytes = None
         return processor.status()
 

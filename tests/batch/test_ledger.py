@@ -15,7 +15,15 @@ NOW = datetime(2026, 11, 24, 8, tzinfo=timezone.utc)
 
 
 def _ship(
-    ledger: FlexLedger, mid: str, name: str, n: int, *, day: date = DAY, start: int = 0, sha: str = "a"
+    ledger: FlexLedger,
+    mid: str,
+    name: str,
+    n: int,
+    *,
+    day: date = DAY,
+    start: int = 0,
+    sha: str = "a",
+    upload: bool = True,
 ) -> None:
     ledger.record_file(
         name, business_date=day, kind="evaluate", mid=mid, rows=n, sha256=sha * 64, rows_sha256="b" * 64
@@ -32,6 +40,8 @@ def _ship(
             for i in range(start, start + n)
         ),
     )
+    if upload:  # Flex acks only what was uploaded; the upload record makes the rows "shipped" events
+        ledger.mark_uploaded(name, 100, "e" * 64)
 
 
 def _ack(mid: str, name: str, statuses: dict[str, str]) -> AckFile:
@@ -66,7 +76,7 @@ def _statuses(ledger: FlexLedger, mid: str, orders: list[str]) -> list[str]:
 def test_record_file_and_rows_are_idempotent(ledger: FlexLedger, mid: str) -> None:
     name = f"evaluate_{mid}_20261124_0001.json"
     assert ledger.file_state(name) is None
-    _ship(ledger, mid, name, 7)
+    _ship(ledger, mid, name, 7, upload=False)
     assert (
         ledger.record_file(
             name, business_date=DAY, kind="evaluate", mid=mid, rows=7, sha256="a" * 64, rows_sha256="b" * 64
@@ -137,9 +147,9 @@ def test_status_never_moves_backwards(ledger: FlexLedger, mid: str) -> None:
     ]
 
     later = [
-        ResultRow(order_id="o0", status="EXPIRED"),  # final stays
-        ResultRow(order_id="o1", status="APPROVED"),  # EXPIRED is terminal
-        ResultRow(order_id="o1", status="CANCELLED"),
+        ResultRow(order_id="o0", status="EXPIRED"),  # same rank, no later Flex time: APPROVED stays
+        ResultRow(order_id="o1", status="APPROVED"),
+        ResultRow(order_id="o1", status="CANCELLED"),  # rank 4 beats any outcome (a fold, not arrival order)
         ResultRow(order_id="o2", status="CANCELLED"),  # a rescued order voided later
         ResultRow(order_id="o3", status="APPROVED"),  # REFUNDED is terminal
         ResultRow(order_id="o4", status="CANCELLED"),
@@ -147,7 +157,7 @@ def test_status_never_moves_backwards(ledger: FlexLedger, mid: str) -> None:
     ledger.apply_results(later, mid=mid)
     assert _statuses(ledger, mid, orders) == [
         "APPROVED",
-        "EXPIRED",
+        "CANCELLED",
         "CANCELLED",
         "REFUNDED",
         "CANCELLED",
@@ -157,7 +167,7 @@ def test_status_never_moves_backwards(ledger: FlexLedger, mid: str) -> None:
     ledger.apply_ack(_ack(mid, name, dict.fromkeys(orders, "SUBMITTED")))
     assert _statuses(ledger, mid, orders) == [
         "APPROVED",
-        "EXPIRED",
+        "CANCELLED",
         "CANCELLED",
         "REFUNDED",
         "CANCELLED",
@@ -212,7 +222,7 @@ def test_ledger_from_airflow_connections(tmp_path, monkeypatch: pytest.MonkeyPat
         ledger = FlexLedger(conn_id)
         try:
             name = f"evaluate_{conn_id}_20261124_0001.json"
-            _ship(ledger, conn_id, name, 2)
+            _ship(ledger, conn_id, name, 2, upload=False)
             assert ledger.file_state(name) == "written"
         finally:
             ledger.engine.dispose()

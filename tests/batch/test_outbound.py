@@ -85,6 +85,7 @@ def shipped(tmp_path: Path) -> tuple[FlexLedger, str]:
         name, business_date=DAY, kind="evaluate", mid=MID, rows=10, sha256="0" * 64, rows_sha256="1" * 64
     )
     ledger.record_rows(name, iter_batch_rows(out / name))
+    ledger.mark_uploaded(name, 100, "2" * 64)  # Flex answers only for uploaded files
     return ledger, name
 
 

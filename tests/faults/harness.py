@@ -47,8 +47,7 @@ def _uncommented(name: str) -> Path:
 
 
 EXTRACT_SQL = _uncommented("extract_declined_mit.sql")
-MARK_SQL = _uncommented("mark_pending.sql")
-APPLY_SQL = _uncommented("apply_outcomes.sql")
+PROJECT_SQL = _uncommented("project_orders.sql")
 SUMMARY_SQL = _uncommented("recovery_summary.sql")
 EXPIRY_DAYS = 21
 #: Sandbox seconds that take every order of a business day past its rescue window (expiry = day + 22 d).
@@ -300,12 +299,24 @@ class World:
         op = ShipBatchOperator(task_id="ship", manifest=summary["manifest"], files=files)
         return op.execute({})
 
-    def mark(self, summary: dict[str, Any]) -> dict[str, Any]:
-        from flex_provider.operators.batch import MarkOrdersPendingOperator
+    def record(self, summary: dict[str, Any]) -> dict[str, Any]:
+        """The DAG's ``record_shipment``: shipped rows and local rejects into the ledger."""
+        from flex_provider.operators.batch import RecordShipmentOperator
 
-        return MarkOrdersPendingOperator(
-            task_id="mark", manifest=summary["manifest"], sql=str(MARK_SQL)
+        return RecordShipmentOperator(task_id="record", manifest=summary["manifest"]).execute({})
+
+    def project(self, **kwargs: Any) -> dict[str, Any]:
+        """The DAGs' ``mark_pending`` / ``project_orders``: the ledger's states into the merchant DB."""
+        from flex_provider.operators.batch import FlexProjectOrdersOperator
+
+        return FlexProjectOrdersOperator(
+            task_id="project", sql=str(PROJECT_SQL), summary_sql=str(SUMMARY_SQL), mid=self.mid, **kwargs
         ).execute({})
+
+    def mark(self, summary: dict[str, Any]) -> dict[str, Any]:
+        """Record the shipment, then project (``record_shipment >> mark_pending`` in the DAG)."""
+        recorded = self.record(summary)
+        return {"recorded": recorded, "projected": self.project()}
 
     def wait_outbound(self, names: Iterable[str], timeout: float = 30.0) -> None:
         """Wait (bounded) until the sandbox wrote these outbound files (read on its side of the server)."""
@@ -347,9 +358,12 @@ class World:
         return [f"ack_{n.rsplit('.', 1)[0]}.json" for n in names]
 
     def process_acks(self, day: date, timeout: float = 30.0) -> dict[str, Any]:
+        """Read the day's acks into the ledger and project (``process_acks >> project_orders``)."""
         names = self.ack_names(day)
         self.wait_outbound(names, timeout)
-        return self.process_outbound(names)
+        out = self.process_outbound(names)
+        self.project()
+        return out
 
     def settle(self, seconds: float = SETTLE_SECONDS, timeout: float = 30.0) -> None:
         """Move the sandbox clock past the rescue window and wait until every result row is written."""
@@ -376,18 +390,16 @@ class World:
         return self.process_outbound(self.list_results())
 
     def reconcile(self, *, sweep: bool = True) -> dict[str, Any]:
+        """flex_reconcile's ``reconcile_orders >> project_orders`` (results must be read before)."""
         from flex_provider.operators.batch import ReconcileOrdersOperator
 
         clear_token_cache()
         as_of = self.sandbox.now().isoformat()
-        return ReconcileOrdersOperator(
-            task_id="reconcile",
-            apply_sql=str(APPLY_SQL),
-            summary_sql=str(SUMMARY_SQL),
-            sweep=sweep,
-            sweep_as_of=as_of,
-            sweep_grace_minutes=0,
+        out = ReconcileOrdersOperator(
+            task_id="reconcile", sweep=sweep, sweep_as_of=as_of, sweep_grace_minutes=0
         ).execute({})
+        out["projected"] = self.project()
+        return out
 
     # -- whole days ------------------------------------------------------------------------------
 

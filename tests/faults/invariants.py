@@ -31,7 +31,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from flex_provider.batch.ledger import FINAL, FlexLedger, batch_files, batch_rows, outbound_files
+from flex_provider.ledger import FINAL, FlexLedger, batch_files, batch_rows, order_state, outbound_files
 
 SANDBOX_STATUS = {7: "APPROVED", 8: "EXPIRED", 2: "CANCELLED", 6: "REFUNDED"}
 MERCHANT_FOR = {"APPROVED": "PAID", "EXPIRED": "FAILED", "CANCELLED": "CANCELLED", "REFUNDED": "REFUNDED"}
@@ -63,17 +63,35 @@ def _rejects(world: Any) -> dict[str, list[str]]:
 
 
 def ledger_rows(world: Any) -> dict[str, dict[str, Any]]:
-    """order id -> ledger row (evaluate), plus ``file_state``."""
+    """
+    order id -> ledger row as shipped (evaluate), plus ``file_state`` and the order's folded state:
+    ``status`` is the state's (SHIPPED while no event moved it), ``state_count`` how many state rows exist.
+    """
     ledger = FlexLedger.from_url(world.ledger_url)
     try:
         ledger._ensure()
         with ledger.engine.connect() as conn:
             rows = conn.execute(
-                select(batch_rows, batch_files.c.state.label("file_state"), batch_files.c.ack_status)
+                select(
+                    batch_rows,
+                    batch_files.c.state.label("file_state"),
+                    batch_files.c.ack_status,
+                    order_state.c.status.label("state_status"),
+                    order_state.c.sent_at.label("state_sent_at"),
+                )
                 .join(batch_files, batch_files.c.name == batch_rows.c.file_name)
+                .outerjoin(
+                    order_state,
+                    (order_state.c.mid == batch_rows.c.mid) & (order_state.c.order_id == batch_rows.c.order_id),
+                )
                 .where(batch_rows.c.mid == world.mid, batch_rows.c.kind == "evaluate")
             ).mappings()
-            return {r["order_id"]: dict(r) for r in rows}
+            out = {}
+            for r in rows:
+                row = dict(r)
+                row["status"] = row["state_status"] or "SHIPPED"
+                out[r["order_id"]] = row
+            return out
     finally:
         ledger.engine.dispose()
 
@@ -156,6 +174,8 @@ def check_invariants(world: Any, *, final: bool = False, marked: bool = True) ->
                 problems.append(f"{order_id}: in ledger file {led['file_name']} that is {led['file_state']}")
                 continue
             counts["shipped"] += 1
+            if led["state_sent_at"] is None:
+                problems.append(f"{order_id}: uploaded in {led['file_name']} but no shipped event in the ledger")
             if len(flex) > 1:
                 problems.append(f"{order_id}: {len(flex)} orders at Flex (sent twice)")
             if led["status"] != "REJECTED" and led["file_state"] == "acknowledged" and not flex:

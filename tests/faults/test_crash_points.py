@@ -3,10 +3,11 @@ Fault 2: the worker is SIGKILLed between upload and ledger commit, between ledge
 merchant-DB update, and inside the merchant-DB transaction; the rerun converges (PostgreSQL ledger and
 merchant DB).
 
-The ship and mark steps run in a child process. The operators have no crash-point hook, so the child
-wraps the exact boundary (``FlexLedger.mark_uploaded``; the end of the ship task; the staging inside
-the mark transaction) with "write a marker file, then wait"; the parent SIGKILLs it as soon as the
-marker appears, so the process dies at precisely that point with nothing after it committed.
+The ship, record and projection steps run in a child process. The operators have no crash-point hook, so
+the child wraps the exact boundary (``FlexLedger.mark_uploaded``; the end of the ship task; the
+projection's UPDATE inside the merchant transaction) with "write a marker file, then wait"; the parent
+SIGKILLs it as soon as the marker appears, so the process dies at precisely that point with nothing
+after it committed.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.harness import MARK_SQL, ROOT, pg_conn, run_child
+from tests.faults.harness import PROJECT_SQL, ROOT, pg_conn, run_child
 from tests.faults.invariants import check_invariants
 
 CHILD = r"""
@@ -36,17 +37,18 @@ if point == "after_upload_before_ledger":
     FlexLedger.mark_uploaded = lambda self, *a, **k: hold()
 if point == "inside_merchant_transaction":
     import flex_provider.merchant.db as db
-    real = db.stage_rows
-    def stage_then_hold(*a, **k):
+    real = db.run_script
+    def update_then_hold(*a, **k):
         n = real(*a, **k)
         hold()
         return n
-    db.stage_rows = stage_then_hold
-from flex_provider.operators.batch import MarkOrdersPendingOperator, ShipBatchOperator
+    db.run_script = update_then_hold
+from flex_provider.operators.batch import FlexProjectOrdersOperator, RecordShipmentOperator, ShipBatchOperator
 ShipBatchOperator(task_id="ship", manifest=os.environ["MANIFEST"]).execute({{}})
+RecordShipmentOperator(task_id="record", manifest=os.environ["MANIFEST"]).execute({{}})
 if point == "after_ledger_before_merchant":
     hold()
-MarkOrdersPendingOperator(task_id="mark", manifest=os.environ["MANIFEST"], sql=os.environ["MARK_SQL"]).execute({{}})
+FlexProjectOrdersOperator(task_id="mark", sql=os.environ["PROJECT_SQL"]).execute({{}})
 print("CHILD DONE")
 """
 
@@ -67,7 +69,7 @@ def test_sigkill_at_a_boundary_then_rerun_converges(
     summary = world.extract(day)
     marker = tmp_path / f"{point}.marker"
     env = {**world.env, "CRASH_AT": point, "CRASH_MARKER": str(marker), "MANIFEST": summary["manifest"],
-           "MARK_SQL": str(MARK_SQL)}  # fmt: skip
+           "PROJECT_SQL": str(PROJECT_SQL)}  # fmt: skip
     child = run_child(CHILD.format(root=str(ROOT)), env)
     deadline = time.monotonic() + 90
     while not marker.exists():

@@ -55,12 +55,20 @@ def _ship(summary: dict[str, Any]) -> dict[str, Any]:
     return ShipBatchOperator(task_id="ship", manifest=summary["manifest"], files=files).execute({})
 
 
-def _mark(summary: dict[str, Any]) -> dict[str, Any]:
-    from flex_provider.operators.batch import MarkOrdersPendingOperator
+def _project() -> dict[str, Any]:
+    from flex_provider.operators.batch import FlexProjectOrdersOperator
 
-    return MarkOrdersPendingOperator(
-        task_id="mark", manifest=summary["manifest"], sql=str(SQL / "mark_pending.sql")
+    return FlexProjectOrdersOperator(
+        task_id="project", sql=str(SQL / "project_orders.sql"), summary_sql=str(SQL / "recovery_summary.sql")
     ).execute({})
+
+
+def _mark(summary: dict[str, Any]) -> dict[str, Any]:
+    """flex_mit_daily's ``record_shipment >> mark_pending``."""
+    from flex_provider.operators.batch import RecordShipmentOperator
+
+    recorded = RecordShipmentOperator(task_id="record", manifest=summary["manifest"]).execute({})
+    return {"recorded": recorded, "projected": _project()}
 
 
 def _process(world: FlexWorld, names: list[str]) -> dict[str, Any]:
@@ -72,14 +80,11 @@ def _process(world: FlexWorld, names: list[str]) -> dict[str, Any]:
 
 
 def _reconcile(**kwargs: Any) -> dict[str, Any]:
+    """flex_reconcile's ``reconcile_orders >> project_orders``."""
     from flex_provider.operators.batch import ReconcileOrdersOperator
 
-    return ReconcileOrdersOperator(
-        task_id="reconcile",
-        apply_sql=str(SQL / "apply_outcomes.sql"),
-        summary_sql=str(SQL / "recovery_summary.sql"),
-        **kwargs,
-    ).execute({})
+    gathered = ReconcileOrdersOperator(task_id="reconcile", **kwargs).execute({})
+    return {"reconcile": gathered, "projected": _project()}
 
 
 def _new_outbound(world: FlexWorld, prefix: str, at_least: int = 1) -> list[str]:
@@ -163,7 +168,7 @@ def test_late_rows_of_a_shipped_day_go_into_a_new_file(world: FlexWorld) -> None
     assert summary["written"] == 2
     assert _ship(summary)["uploaded"] == summary["files"]
     marked = _mark(summary)
-    assert marked["shipped_rows"] >= 2
+    assert marked["projected"]["updated"] >= 2
     late = world.rows(
         "SELECT status, flex_batch_file, flex_expiry_at FROM orders WHERE order_id LIKE 'late-%'"
     )
@@ -181,7 +186,7 @@ def test_reconcile_on_postgres_webhooks_never_backwards_and_sweep(world: FlexWor
 
     # Ack states first: Flex's ids land on the orders, nothing is final yet.
     out = _reconcile(sweep=False)
-    assert out["ledger_staged"] > 0
+    assert out["projected"]["staged"] > 0
     pending = world.rows(
         "SELECT DISTINCT ON (order_id) order_id, flex_order_id, amount_cents FROM orders "
         "WHERE status = 'PENDING_FLEX' ORDER BY order_id, id"
@@ -190,12 +195,14 @@ def test_reconcile_on_postgres_webhooks_never_backwards_and_sweep(world: FlexWor
     assert all(p["flex_order_id"] for p in pending)
     by_webhook, refunded, _rest = pending[0], pending[1], pending[2:]
 
-    # A webhook says one order was rescued; the event store lives in the ledger DB.
+    # A webhook says one order was rescued; the event store lives in the ledger DB. Its Flex time is past
+    # every result the sandbox will write, so by the ledger's precedence (the later Flex time wins within a
+    # rank) it stays the order's outcome whatever the result file says later.
     store = WebhookStore.from_url(world.url)
     event = FlexWebhookEvent.model_validate(
         {
             "Event": "order.completed",
-            "TimeStamp": world.sandbox.now().isoformat(),
+            "TimeStamp": (world.sandbox.now() + timedelta(days=40)).isoformat(),
             "OrderId": by_webhook["flex_order_id"],
             "ExternalOrderId": by_webhook["order_id"],
             "ConfirmationId": "WEBHOOK1",
@@ -212,7 +219,7 @@ def test_reconcile_on_postgres_webhooks_never_backwards_and_sweep(world: FlexWor
         )
 
     out = _reconcile(sweep=False)
-    assert out["webhook_staged"] >= 1
+    assert out["reconcile"]["webhooks"]["stored"] >= 1
     (row,) = world.rows(
         "SELECT status, flex_confirmation_id, flex_settled_at FROM orders WHERE order_id = :o AND flex_sent_at "
         "IS NOT NULL",
@@ -222,7 +229,7 @@ def test_reconcile_on_postgres_webhooks_never_backwards_and_sweep(world: FlexWor
     assert row["flex_confirmation_id"] == "WEBHOOK1"
     assert row["flex_settled_at"].tzinfo is not None
 
-    # Past the window, with no result file read: the sweep asks GET /orders/{id} for overdue orders.
+    # Past the window, with no result file read: the sweep pages GET /orders for overdue orders.
     world.sandbox.admin("POST", "/sftp/faults", {"paused": True})
     try:
         world.sandbox.advance(25 * 86400)
@@ -230,7 +237,7 @@ def test_reconcile_on_postgres_webhooks_never_backwards_and_sweep(world: FlexWor
         out = _reconcile(sweep=True, sweep_as_of=world.sandbox.now().isoformat())
     finally:
         world.sandbox.admin("POST", "/sftp/faults", {"paused": False})
-    assert out["swept"] > 0
+    assert out["reconcile"]["sweep"]["final"] > 0
     shipped = world.rows("SELECT order_id, status FROM orders WHERE flex_sent_at IS NOT NULL")
     statuses = Counter(r["status"] for r in shipped)
     assert statuses["PENDING_FLEX"] == 0, statuses
@@ -240,17 +247,15 @@ def test_reconcile_on_postgres_webhooks_never_backwards_and_sweep(world: FlexWor
         world.scalar("SELECT flex_confirmation_id FROM orders WHERE order_id = :o", o=by_webhook["order_id"])
         == "WEBHOOK1"
     )
-    # The sweep wrote the outcomes to the ledger too; the result files that come later change nothing.
-    # (The webhook-paid and the hand-refunded order were not swept: their ledger rows wait for results.)
-    ledger_status = Counter(r["status"] for r in world.ledger().iter_rows(world.mid))
-    assert ledger_status["SUBMITTED"] == 2, ledger_status
-    assert set(ledger_status) <= {"APPROVED", "EXPIRED", "SUBMITTED"}, ledger_status
-    results = _new_outbound(world, "result_")
-    assert results
-    processed = _process(world, results)
-    assert processed["results"]["applied"] == 2
+    # The sweep's answers are ledger events: no order stays SUBMITTED in the ledger (the webhook-paid one
+    # is APPROVED by its webhook event, the hand-refunded one was swept like the rest), and the result
+    # files that come later change no status.
     ledger_status = Counter(r["status"] for r in world.ledger().iter_rows(world.mid))
     assert set(ledger_status) <= {"APPROVED", "EXPIRED"}, ledger_status
+    results = _new_outbound(world, "result_")
+    assert results
+    _process(world, results)
+    assert Counter(r["status"] for r in world.ledger().iter_rows(world.mid)) == ledger_status
     before = Counter(r["status"] for r in shipped)
     _reconcile(sweep=True, sweep_as_of=world.sandbox.now().isoformat())
     after = Counter(
@@ -277,18 +282,22 @@ def test_reconcile_on_postgres_webhooks_never_backwards_and_sweep(world: FlexWor
             assert float(r["recovery_rate"]) == pytest.approx(r["rescued_count"] / settled, abs=1e-4)
 
 
-def test_reconcile_stages_ledger_outcomes_server_side_exactly_as_python_would(world: FlexWorld) -> None:
+def test_projection_stages_states_server_side_exactly_as_python_would(world: FlexWorld) -> None:
     """Ledger and merchant tables share this database: the staging SELECT runs there, same rows."""
-    from flex_provider.merchant.db import utc_text
-    from flex_provider.operators.batch import ReconcileOrdersOperator
+    from flex_provider.ledger.projection import _python_rows, states_query
+    from flex_provider.merchant.db import same_database, utc_text
 
-    op = ReconcileOrdersOperator(task_id="reconcile", apply_sql="SELECT 1", sweep=False)
-    query = op._ledger_query(world.engine, world.mid)
-    assert query is not None, "same PostgreSQL database, yet the rows would go through Python"
+    ledger = world.ledger()
+    assert same_database(world.engine, ledger.engine), "same PostgreSQL database, yet rows go through Python"
+    query = states_query(mid=world.mid, after_seq=None, order_ids=None)
     with world.engine.connect() as conn:
         server = sorted(
-            (*r[:5], utc_text(r[5]) if r[5] is not None else None) for r in conn.execute(query)
+            tuple(
+                utc_text(v) if isinstance(v, datetime) else (str(v) if i == 2 and v is not None else v)
+                for i, v in enumerate(r)
+            )
+            for r in conn.execute(query)
         )
-    through_python = sorted(op._ledger_rows(world.mid))
-    assert through_python, "the world has settled outcomes by now"
+    through_python = sorted(_python_rows(ledger, query))
+    assert through_python, "the world has shipped orders by now"
     assert server == through_python
