@@ -1,6 +1,9 @@
 """
 Refunds and cancels of Flex orders, recorded in the event ledger before and after the call.
 
+Event keys: a request is ``<order id>:<request id>`` (a request id is the merchant's, unique per order);
+an answer is Flex's transaction id, or the request's key when Flex gives none.
+
 A refund is a request (its id: a Param the user may give, default the DAG run) and Flex's answer. The
 idempotency key comes from the request id, never from amounts, so:
 
@@ -130,10 +133,8 @@ class OrderActions:
         if not request_id:
             raise OrderActionError("A refund needs a request id")
         ref = self.order(order_id, order_session_key)
-        stored = self.ledger.event(self.mid, "refund_requested", request_id)
+        stored = self._request(order_id, "refund_requested", request_id)
         if stored is not None:
-            if stored["order_id"] != order_id:
-                raise OrderActionError(f"Request id {request_id!r} was used for another order")
             amount_minor = int(stored["amount_minor"])
             log.info("Refund request %s was recorded before: sending it again unchanged", request_id)
         else:
@@ -144,7 +145,7 @@ class OrderActions:
                         mid=self.mid,
                         order_id=order_id,
                         kind="refund_requested",
-                        event_key=request_id,
+                        event_key=f"{order_id}:{request_id}",
                         order_session_key=ref.order_session_key,
                         amount_minor=amount_minor,
                         currency=ref.currency,
@@ -212,7 +213,7 @@ class OrderActions:
         if not request_id:
             raise OrderActionError("A cancel needs a request id")
         ref = self.order(order_id, order_session_key)
-        stored = self.ledger.event(self.mid, "cancel_requested", request_id)
+        stored = self._request(order_id, "cancel_requested", request_id)
         if stored is None:
             if ref.status not in CANCELLABLE:
                 raise OrderActionError(f"Cannot cancel order {order_id!r} in status {ref.status}")
@@ -222,7 +223,7 @@ class OrderActions:
                         mid=self.mid,
                         order_id=order_id,
                         kind="cancel_requested",
-                        event_key=request_id,
+                        event_key=f"{order_id}:{request_id}",
                         order_session_key=ref.order_session_key,
                         detail=self._key("cancel", ref, request_id),
                     )
@@ -242,6 +243,16 @@ class OrderActions:
         }
 
     # -- shared -----------------------------------------------------------------------------------
+
+    def _request(self, order_id: str, kind: str, request_id: str) -> dict[str, Any] | None:
+        """The stored request event of this order and request id (a retry), or None (a new request)."""
+        key = f"{order_id}:{request_id}"
+        found = [
+            e
+            for e in self.ledger.order_events(self.mid, order_id)
+            if e["kind"] == kind and e["event_key"] == key
+        ]
+        return found[0] if found else None
 
     def _key(self, operation: str, ref: OrderRef, request_id: str) -> str:
         return idempotency_key(self.mid, ref.order_session_key, operation, request_id)

@@ -182,7 +182,8 @@ def create_app(
                                   headers)
             else:
                 response = await call_next(request)
-                if faults.take_drop(route):
+                # Only an answer of a request that was carried out is lost (a 401 or 400 changed nothing).
+                if response.status_code < 400 and faults.take_drop(route):
                     # Run the handler's body to the end (the change is committed), then lose its answer.
                     async for _ in response.body_iterator:  # type: ignore[attr-defined]
                         pass
