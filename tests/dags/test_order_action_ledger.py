@@ -128,7 +128,7 @@ def test_refunds_in_zero_and_three_decimal_currencies(
     """A merchant order in JPY or KWD, rescued by Flex: the refund is booked in the currency's minor units."""
     from datetime import timedelta
 
-    from sqlalchemy import insert, select
+    from sqlalchemy import func, insert, select
 
     from flex_provider.hooks.api import FlexApiHook
     from flex_provider.ledger.events import OrderEvent
@@ -150,7 +150,8 @@ def test_refunds_in_zero_and_three_decimal_currencies(
         orders.reflect(conn, only=["orders"])
         t = orders.tables["orders"]
         row = dict(conn.execute(select(t).where(t.c.id == template["id"])).mappings().one())
-        row.pop("id")
+        # The generator COPYs explicit ids (the sequence never moved): take the next id by hand.
+        row["id"] = conn.execute(select(func.max(t.c.id))).scalar_one() + 1
         row.update(order_id=order_id, amount_cents=amount, currency=currency, refunded_amount_cents=0)
         conn.execute(insert(t).values(**row))
     # ... and Flex's outcome as its result file reports it (kind, keys and amounts are Flex's facts).
