@@ -246,7 +246,8 @@ class TokenizeRequest(BaseModel):
 class RefundRequest(FlexRequestModel):
     """Body of POST /orders/{id}/refund; the amount is in dollars, as Flex's refund endpoint takes it."""
 
-    amount_to_refund: Decimal = Field(gt=0, max_digits=12, decimal_places=2)
+    # Major units with the currency's decimals (JPY 0, USD 2, KWD 3, CLF 4).
+    amount_to_refund: Decimal = Field(gt=0, max_digits=18, decimal_places=4)
     refund_message: str | None = None
     idempotency_key: str | None = None
 

@@ -17,11 +17,13 @@ from flex_provider.exceptions import (
     FlexValidationError,
 )
 from flex_provider.idempotency import idempotency_key
+from flex_provider.operators.common import FLEX_CONN_ID, LEDGER_CONN_ID
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from flex_provider.hooks.api import FlexApiHook
+    from flex_provider.order_actions import OrderActions
 
 #: Errors a retry cannot fix: fail the task at once instead of burning Airflow retries.
 FINAL_ERRORS = (FlexValidationError, FlexBusinessError, FlexNotFoundError, FlexConflictError, FlexAuthError)
@@ -32,7 +34,7 @@ class _FlexApiOperator(BaseOperator):
 
     ui_color = "#e8f0fe"
 
-    def __init__(self, *, flex_conn_id: str = "flex_default", **kwargs: Any) -> None:
+    def __init__(self, *, flex_conn_id: str = FLEX_CONN_ID, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.flex_conn_id = flex_conn_id
 
@@ -114,86 +116,128 @@ class FlexTransmitOperator(_FlexApiOperator):
         return {"order_id": order_id, "transmit_id": response.transmit_id}
 
 
-class FlexRefundOperator(_FlexApiOperator):
-    """
-    Refund an APPROVED Flex order in full or in part (POST /orders/{id}/refund).
-
-    :param order_session_key: Flex's order id.
-    :param amount: dollars to refund; None refunds what is left of the order.
-    :param reason: refund message kept by Flex.
-    :param refund_reference: your id of this refund; with the amount it makes the idempotency key, so two
-        different partial refunds of the same amount need two references.
-    """
-
-    template_fields: Sequence[str] = (
-        "order_session_key",
-        "amount",
-        "reason",
-        "refund_reference",
-        "flex_conn_id",
-    )
+class _FlexOrderActionOperator(_FlexApiOperator):
+    """Shared plumbing of refund and cancel: the ledger, the merchant id, and errors that end the task."""
 
     def __init__(
         self,
         *,
-        order_session_key: str,
-        amount: Decimal | float | str | None = None,
-        reason: str | None = None,
-        refund_reference: str | None = None,
+        order_id: str,
+        request_id: str,
+        order_session_key: str | None = None,
+        mid: str | None = None,
+        ledger_conn_id: str = LEDGER_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.order_id = order_id
+        self.request_id = request_id
         self.order_session_key = order_session_key
-        self.amount = amount
-        self.reason = reason
-        self.refund_reference = refund_reference
+        self.mid = mid
+        self.ledger_conn_id = ledger_conn_id
 
     def call(self, hook: FlexApiHook) -> dict[str, Any]:
-        if self.amount in (None, ""):
-            order = hook.get_order(self.order_session_key)
-            left = (order.amount or 0) - (order.refunded_amount or 0)
-            amount = Decimal(left) / 100
-        else:
-            amount = Decimal(str(self.amount))
-        key = idempotency_key(
-            hook.settings.mid or "", self.order_session_key, "refund", self.refund_reference or "", amount
-        )
-        response = hook.refund(self.order_session_key, amount, message=self.reason, idempotency_key=key)
-        self.log.info("Refunded %s on Flex order %s: %s", amount, self.order_session_key, response.status)
-        return {
-            "order_session_key": self.order_session_key,
-            "amount": str(amount),
-            "status": response.status,
-            "transaction_id": response.transaction_id,
-        }
+        from flex_provider.ledger import FlexLedger
+        from flex_provider.order_actions import OrderActionError, OrderActions
+
+        ledger = FlexLedger(self.ledger_conn_id)
+        try:
+            return self.act(OrderActions(hook, ledger, mid=self.mid or None))
+        except OrderActionError as exc:
+            raise AirflowFailException(str(exc)) from exc
+        finally:
+            ledger.engine.dispose()
+
+    def act(self, actions: OrderActions) -> dict[str, Any]:
+        raise NotImplementedError
 
 
-class FlexCancelOperator(_FlexApiOperator):
+class FlexRefundOperator(_FlexOrderActionOperator):
     """
-    Cancel a PENDING Flex order (POST /orders/{id}/cancel, or /external-cancel by your order id).
+    Refund an approved Flex order in full or in part (POST /orders/{id}/refund), through the ledger.
 
-    :param order_session_key: Flex's order id; give this or ``external_order_id``.
-    :param external_order_id: your order id, when Flex's id is unknown (e.g. /evaluate timed out).
+    The idempotency key comes from ``request_id``: a retry or a cleared run sends the same refund once,
+    a new request id is a new refund (two equal partial refunds are two refunds). The request and Flex's
+    answer are ledger events; the projection then writes the merchant's order.
+
+    :param order_id: your order id (the ledger knows its Flex order id, amount and currency).
+    :param request_id: your id of this refund (templated; e.g. the DAG run id).
+    :param amount: major units as a decimal string (``"19.99"``, ``"100"`` JPY); empty = what is left.
+    :param reason: refund message kept by Flex.
+    :param order_session_key: Flex's order id, when the ledger does not know the order.
+    :param mid: merchant id (default: the ``flex`` connection's).
+    :param ledger_conn_id: SQL connection of the ledger.
     """
 
-    template_fields: Sequence[str] = ("order_session_key", "external_order_id", "flex_conn_id")
+    template_fields: Sequence[str] = (
+        "order_id",
+        "request_id",
+        "amount",
+        "reason",
+        "order_session_key",
+        "mid",
+        "flex_conn_id",
+        "ledger_conn_id",
+    )
 
     def __init__(
-        self, *, order_session_key: str | None = None, external_order_id: str | None = None, **kwargs: Any
+        self, *, amount: Decimal | str | int | None = None, reason: str | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self.order_session_key = order_session_key
+        self.amount = amount
+        self.reason = reason
+
+    def act(self, actions: OrderActions) -> dict[str, Any]:
+        amount = None if self.amount in (None, "", "None") else self.amount
+        return actions.refund(
+            self.order_id,
+            request_id=self.request_id,
+            amount=amount,
+            reason=self.reason or None,
+            order_session_key=self.order_session_key or None,
+        )
+
+
+class FlexCancelOperator(_FlexOrderActionOperator):
+    """
+    Cancel an order Flex still works on (POST /orders/{id}/cancel), through the ledger.
+
+    :param order_id: your order id.
+    :param request_id: your id of this cancel (templated; e.g. the DAG run id); it makes the key.
+    :param order_session_key: Flex's order id, when the ledger does not know the order.
+    """
+
+    template_fields: Sequence[str] = (
+        "order_id",
+        "request_id",
+        "order_session_key",
+        "mid",
+        "flex_conn_id",
+        "ledger_conn_id",
+    )
+
+    def act(self, actions: OrderActions) -> dict[str, Any]:
+        return actions.cancel(
+            self.order_id, request_id=self.request_id, order_session_key=self.order_session_key or None
+        )
+
+
+class FlexExternalCancelOperator(_FlexApiOperator):
+    """
+    Cancel by your own order id (POST /orders/{id}/external-cancel): the fallback when Flex's order id is
+    unknown (an /evaluate that timed out). Nothing is recorded: the ledger has no Flex order to tie it to.
+
+    :param external_order_id: your order id.
+    """
+
+    template_fields: Sequence[str] = ("external_order_id", "flex_conn_id")
+
+    def __init__(self, *, external_order_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.external_order_id = external_order_id
 
     def call(self, hook: FlexApiHook) -> dict[str, Any]:
-        mid = hook.settings.mid or ""
-        if self.order_session_key:
-            key = idempotency_key(mid, self.order_session_key, "cancel")
-            hook.cancel(self.order_session_key, idempotency_key=key)
-        elif self.external_order_id:
-            key = idempotency_key(mid, self.external_order_id, "external-cancel")
-            hook.external_cancel(self.external_order_id, idempotency_key=key)
-        else:
-            raise AirflowFailException("FlexCancelOperator needs order_session_key or external_order_id")
-        self.log.info("Cancelled Flex order %s", self.order_session_key or self.external_order_id)
-        return {"order_session_key": self.order_session_key, "external_order_id": self.external_order_id}
+        key = idempotency_key(hook.settings.mid or "", self.external_order_id, "external-cancel")
+        hook.external_cancel(self.external_order_id, idempotency_key=key)
+        self.log.info("Cancelled the Flex order of your order %s", self.external_order_id)
+        return {"external_order_id": self.external_order_id}

@@ -50,6 +50,7 @@ class Faults:
         self.error_ratio_5xx = 0.0
         self.latency_ms = 0.0
         self.drop_response_after_commit_next = 0
+        self.drop_route: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Current knob values."""
@@ -60,6 +61,7 @@ class Faults:
             "error_ratio_5xx": self.error_ratio_5xx,
             "latency_ms": self.latency_ms,
             "drop_response_after_commit_next": self.drop_response_after_commit_next,
+            "drop_route": self.drop_route,
         }
 
     def before(self) -> tuple[int, dict[str, str]] | None:
@@ -74,8 +76,10 @@ class Faults:
             return 500, {}
         return None
 
-    def take_drop(self) -> bool:
+    def take_drop(self, route: str) -> bool:
         """True when this (already processed) request's answer must be replaced by a 503."""
+        if self.drop_route is not None and route != self.drop_route:
+            return False
         if self.drop_response_after_commit_next > 0:
             self.drop_response_after_commit_next -= 1
             return True
@@ -92,6 +96,8 @@ class FaultSettings(BaseModel):
     error_ratio_5xx: float | None = Field(default=None, ge=0, le=1)
     latency_ms: float | None = Field(default=None, ge=0)
     drop_response_after_commit_next: int | None = Field(default=None, ge=0)
+    #: Only answers of this route are dropped (``"POST /v1/orders/{id}/refund"``); None = any route.
+    drop_route: str | None = None
 
 
 class ClockChange(BaseModel):
@@ -172,7 +178,8 @@ def create_app(
         path = request.url.path
         response: Response
         if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
-            requests[f"{request.method} {_template(app, request.scope)}"] += 1
+            route = f"{request.method} {_template(app, request.scope)}"
+            requests[route] += 1
             fault = faults.before()
             if faults.latency_ms:
                 await asyncio.sleep(faults.latency_ms / 1000)
@@ -182,7 +189,8 @@ def create_app(
                                   headers)
             else:
                 response = await call_next(request)
-                if faults.take_drop():
+                # Only an answer of a request that was carried out is lost (a 401 or 400 changed nothing).
+                if response.status_code < 400 and faults.take_drop(route):
                     # Run the handler's body to the end (the change is committed), then lose its answer.
                     async for _ in response.body_iterator:  # type: ignore[attr-defined]
                         pass

@@ -8,16 +8,13 @@ import uuid
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
-from flex_provider.hooks.api import FlexApiHook
 from flex_provider.operators.api import (
-    FlexCancelOperator,
     FlexEvaluateOperator,
-    FlexRefundOperator,
     FlexTransmitOperator,
 )
 from flex_provider.sensors.order_status import FlexOrderStatusSensor
 from flex_provider.triggers.order_status import FlexOrderStatusTrigger
-from tests.api.test_hook import PAST_WINDOW, approving_token, evaluate_body
+from tests.api.test_hook import PAST_WINDOW, evaluate_body
 from tests.unit.test_idempotency import pinned_key
 
 
@@ -61,42 +58,6 @@ def test_transmit_operator(mid):
     body["isDeclined"] = False
     result = FlexTransmitOperator(task_id="transmit", request=body).execute({})
     assert result["transmit_id"]
-
-
-def test_cancel_operator_cancels_pending_order(mid):
-    key = FlexEvaluateOperator(task_id="e", request=_evaluate_without_key(mid)).execute({})[
-        "order_session_key"
-    ]
-    FlexCancelOperator(task_id="cancel", order_session_key=key).execute({})
-    with FlexApiHook() as hook:
-        assert hook.get_order(key).status_name == "Cancelled"
-
-
-def test_refund_operator_full_and_partial(mid, sandbox):
-    with FlexApiHook() as hook:
-        token = approving_token(hook)
-    keys = []
-    for _ in range(2):
-        body = _evaluate_without_key(mid)
-        body["paymentMethod"]["cardNumber"] = token
-        keys.append(FlexEvaluateOperator(task_id="e", request=body).execute({})["order_session_key"])
-    sandbox.admin("POST", "/clock", {"advance_seconds": PAST_WINDOW})
-    partial = FlexRefundOperator(task_id="r", order_session_key=keys[0], amount="1.50", reason="goodwill")
-    assert partial.execute({})["amount"] == "1.50"
-    # Re-running the same refund (a cleared task) sends the same key: Flex replays, nothing is refunded twice.
-    partial.execute({})
-    full = FlexRefundOperator(task_id="r2", order_session_key=keys[1], reason="churned").execute({})
-    assert full["amount"] == "19.99"
-    with FlexApiHook() as hook:
-        assert hook.get_order(keys[0]).refunded_amount == 150
-        assert hook.get_order(keys[1]).status_name == "Returned"
-
-
-def test_operators_declare_template_fields():
-    assert "request" in FlexEvaluateOperator.template_fields
-    assert "order_session_key" in FlexRefundOperator.template_fields
-    assert "amount" in FlexRefundOperator.template_fields
-    assert "external_order_id" in FlexCancelOperator.template_fields
 
 
 def test_sensor_pokes_until_final(mid, sandbox):
