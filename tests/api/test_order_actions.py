@@ -77,6 +77,18 @@ def test_two_requests_for_equal_partial_refunds_are_two_refunds(api, sandbox, le
     assert ledger.order_state(api.settings.mid, order_id)["refunded_minor"] == 300
 
 
+def test_the_refund_key_is_the_pinned_request_key(api, sandbox, ledger):
+    """The key sent is uuid5 of (mid, Flex order id, refund, request id) in the pinned namespace."""
+    import uuid
+
+    from tests.unit.test_idempotency import PINNED_NAMESPACE
+
+    order_id, key = _order(api, sandbox, ledger, approve=True)
+    OrderActions(api, ledger).refund(order_id, request_id="pin-1", amount="1.00")
+    (request,) = [e for e in ledger.order_events(api.settings.mid, order_id) if e["kind"] == "refund_requested"]
+    assert request["detail"] == str(uuid.uuid5(PINNED_NAMESPACE, f"{api.settings.mid}:{key}:refund:pin-1"))
+
+
 def test_a_request_sent_again_refunds_once(api, sandbox, ledger):
     order_id, key = _order(api, sandbox, ledger, approve=True)
     actions = OrderActions(api, ledger)

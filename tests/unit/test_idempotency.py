@@ -39,6 +39,9 @@ def test_namespace_is_pinned() -> None:
         (("6a1c0b0e-3f7e-4c55-9a57-1f2b3c4d5e6f", "sub-0001", "evaluate"), "dd16eb69-99d5-50ab-828d-ccbb4acc4452"),
         (("mid-1", "9f1c", "refund", "ref-7", Decimal("1.50")), "9177f094-105c-54c8-a226-50d51f7e4ef8"),
         (("mid-1", "9f1c", "cancel"), "dd432141-1fcd-54a6-8b92-51762c829834"),
+        # Refunds and cancels of flex_order_action: (Flex order id, operation, request id), never amounts.
+        (("mid-1", "9f1c", "refund", "req-7"), "eba78461-cffa-57d9-bca4-119a9a9ead36"),
+        (("mid-1", "9f1c", "cancel", "req-7"), "ad8060b8-a6e5-5aaa-8e91-6042edcbe9fc"),
     ],
 )
 def test_idempotency_key_literals(args: tuple, key: str) -> None:
