@@ -22,6 +22,7 @@ from datetime import timedelta
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 
+from flex_provider.assets import ACKS, EVALUATE_BATCHES, counts_to_outlets
 from flex_provider.operators.batch import (
     ExtractDeclinesOperator,
     FlexProjectOrdersOperator,
@@ -96,18 +97,22 @@ with DAG(
 
     window >> extract  # the templates pull resolve_window's XCom
 
+    @task.short_circuit
+    def ship_for_real(summary: dict, window: dict) -> bool:
+        """A dry run ends here: its files lie in the local folder; nothing is shipped, recorded or written."""
+        if window["dry_run"]:
+            print(f"Dry run: {len(summary['files'])} file(s) written to {summary['out_dir']}, nothing shipped")
+        return not window["dry_run"]
+
     @task
-    def plan_shipments(summary: dict, window: dict) -> list[list[str]]:
+    def plan_shipments(summary: dict) -> list[list[str]]:
         """Groups of batch files (new ones, and files Flex rejected as a whole), one ship task each."""
         from flex_provider.merchant.dag_support import file_groups
 
-        files = [*summary["files"], *summary.get("resend", [])]
-        if window["dry_run"]:
-            print(f"Dry run: {len(files)} file(s) written to {summary['out_dir']}, nothing shipped")
-            files = []
-        return file_groups(files, SHIP_TASKS)  # empty groups ship nothing
+        return file_groups([*summary["files"], *summary.get("resend", [])], SHIP_TASKS)  # empty groups ship nothing
 
-    groups = plan_shipments(extract.output, window)
+    groups = plan_shipments(extract.output)
+    ship_for_real(extract.output, window) >> groups
 
     ship = ShipBatchOperator.partial(
         task_id="ship",
@@ -121,6 +126,8 @@ with DAG(
         task_id="record_shipment",
         manifest="{{ ti.xcom_pull(task_ids='extract_declines')['manifest'] }}",
         ledger_conn_id=LEDGER_CONN_ID,
+        outlets=[EVALUATE_BATCHES],
+        post_execute=counts_to_outlets,  # the asset event carries the shipped and rejected counts
     )
 
     mark = FlexProjectOrdersOperator(
@@ -132,7 +139,7 @@ with DAG(
     )
 
     @task.short_circuit
-    def anything_uploaded(summary: dict, window: dict) -> list[str]:
+    def anything_uploaded(summary: dict) -> list[str]:
         """
         The acks to wait for: one per file of the day uploaded but not acknowledged (a rerun: none, and
         an empty list skips the rest). Fails when a file this run wrote was not shipped.
@@ -150,7 +157,7 @@ with DAG(
         day = date.fromisoformat(summary["business_date"])
         files = FlexLedger(LEDGER_CONN_ID).files_for_day(summary["mid"], "evaluate", day)
         state = {f["name"]: f["state"] for f in files}
-        written = [] if window["dry_run"] else [*summary["files"], *summary.get("resend", [])]
+        written = [*summary["files"], *summary.get("resend", [])]
         unshipped = [n for n in written if state.get(n) not in ("uploaded", "acknowledged")]
         if unshipped:  # e.g. a ship task instance Airflow left "removed" (apache/airflow#25531)
             raise AirflowFailException(
@@ -162,7 +169,7 @@ with DAG(
         print(f"{len(waiting)} file(s) of {day} wait for Flex's ack: {waiting}")
         return [ack_name(name) for name in sorted(waiting)]
 
-    awaited_acks = anything_uploaded(extract.output, window)
+    awaited_acks = anything_uploaded(extract.output)
 
     sense = FlexOutboundFileSensor(
         task_id="wait_for_acks",
@@ -182,6 +189,8 @@ with DAG(
         local_dir="{{ " + WINDOW + "['out_dir'] }}/outbound",
         ledger_conn_id=LEDGER_CONN_ID,
         sftp_conn_id=SFTP_CONN_ID,
+        outlets=[ACKS],
+        post_execute=counts_to_outlets,
     )
 
     project = FlexProjectOrdersOperator(

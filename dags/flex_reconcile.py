@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, AssetWatcher, CronTriggerTimetable, Param, task
+from airflow.sdk import DAG, AssetOrTimeSchedule, AssetWatcher, CronTriggerTimetable, Param, task
 
+from flex_provider.assets import RECOVERY_SUMMARY, RESULTS, WEBHOOK_EVENTS, counts_to_outlets, watched
 from flex_provider.operators.batch import (
     FlexProjectOrdersOperator,
     ProcessOutboundOperator,
@@ -34,9 +35,9 @@ try:
 except ImportError:  # the webhook receiver is optional
     schedule: object = SAFETY_NET
 else:
-    webhook_events = Asset(
-        "flex_webhook_events",
-        watchers=[
+    webhook_events = watched(
+        WEBHOOK_EVENTS,
+        [
             AssetWatcher(
                 name="flex_webhook_events_watcher",
                 trigger=FlexWebhookEventTrigger(conn_id=WEBHOOK_CONN_ID, poll_interval=15.0),
@@ -91,6 +92,8 @@ with DAG(
         local_dir=local_dir(),
         ledger_conn_id=LEDGER_CONN_ID,
         sftp_conn_id=SFTP_CONN_ID,
+        outlets=[RESULTS],
+        post_execute=counts_to_outlets,
     )
 
     reconcile = ReconcileOrdersOperator(
@@ -108,6 +111,8 @@ with DAG(
         summary_sql="sql/recovery_summary.sql",
         merchant_conn_id=MERCHANT_CONN_ID,
         ledger_conn_id=LEDGER_CONN_ID,
+        outlets=[RECOVERY_SUMMARY],
+        post_execute=counts_to_outlets,
     )
 
     process >> reconcile >> project

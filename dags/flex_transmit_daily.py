@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 
+from flex_provider.assets import TRANSMIT_BATCHES, counts_to_outlets
 from flex_provider.operators.batch import ShipBatchOperator, WriteBatchOperator
 
 MERCHANT_CONN_ID = os.environ.get("FLEX_MERCHANT_CONN_ID", "flex_merchant_db")
@@ -82,4 +83,6 @@ with DAG(
         ledger_conn_id=LEDGER_CONN_ID,
         flex_conn_id=FLEX_CONN_ID,
         sftp_conn_id=SFTP_CONN_ID,
+        outlets=[TRANSMIT_BATCHES],
+        post_execute=counts_to_outlets,  # one asset event per ship task, with its counts
     ).expand(files=plan_shipments(extract.output, window))

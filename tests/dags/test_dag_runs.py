@@ -48,10 +48,13 @@ def _uploads(world: FlexWorld, kind: str = "evaluate") -> dict[str, str]:
 def test_mit_daily_dry_run_then_row_limit_then_late_rows(world: FlexWorld) -> None:
     """Manual runs without a logical date: Params business_date, dry_run, row_limit; late rows of a day."""
     day = world.days[0]
+    merchant_before = world.rows("SELECT * FROM orders ORDER BY id")
     dr = run_dag("flex_mit_daily", conf={"business_date": day.isoformat(), "dry_run": True})
     _ok(dr)
     assert dr.logical_date is None
     assert world.ledger_files(day=day) == []  # written locally, nothing recorded or shipped
+    assert world.rows("SELECT * FROM orders ORDER BY id") == merchant_before  # not one merchant row touched
+    assert task_states(dr)["mark_pending"] == "skipped"
     assert list((world.batch_dir / "evaluate" / day.isoformat()).glob("evaluate_*_0001.json"))
 
     dr = run_dag("flex_mit_daily", conf={"business_date": day.isoformat(), "row_limit": 10})
@@ -168,7 +171,7 @@ def test_order_action_refunds(world: FlexWorld) -> None:
             conf={
                 "order_id": partial["order_id"],
                 "action": "refund_partial",
-                "amount": 1.5,
+                "amount": "1.50",
                 "reason": "goodwill",
             },
         )

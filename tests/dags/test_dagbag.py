@@ -70,9 +70,7 @@ def test_anything_uploaded_fails_when_a_written_file_was_not_shipped(tmp_path: P
                "files": ["evaluate_m_20261124_0001.json", "evaluate_m_20261124_0002.json"]}
 
     with pytest.raises(AirflowFailException, match=r"evaluate_m_20261124_0002\.json"):
-        check.python_callable(summary, {"dry_run": False})
-    # A dry run ships nothing on purpose: no failure, and only the uploaded file's ack is awaited.
-    assert check.python_callable(summary, {"dry_run": True}) == ["ack_evaluate_m_20261124_0001.json"]
+        check.python_callable(summary)
     ledger.mark_uploaded("evaluate_m_20261124_0002.json", remote_size=1, uploaded_sha256="s")
-    assert check.python_callable(summary, {"dry_run": False}) == [
+    assert check.python_callable(summary) == [
         "ack_evaluate_m_20261124_0001.json", "ack_evaluate_m_20261124_0002.json"]
