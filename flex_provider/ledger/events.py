@@ -19,7 +19,7 @@ kind                event_key                                    status
 ``webhook``         the receiver's dedupe key (Event, OrderId,   same, as the webhook says
                     TimeStamp)
 ``sweep``           ``<orderSessionKey>:<status>:<refunded>``    same, as GET /orders says
-``refund_requested``  request id                                 (none; ``detail``: idempotency key)
+``refund_requested``  ``<order>:<request id>``                     (none; ``detail``: idempotency key)
 ``refund_answered``   Flex's transactionId (or the request id)   SUCCESS / FAILED
 ``cancel_requested``  request id                                 (none)
 ``cancel_answered``   Flex's answer id (or the request id)       SUCCESS / FAILED
