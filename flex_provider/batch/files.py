@@ -1,0 +1,176 @@
+"""
+Cut the encoded rows into batch files of at most ``rows_per_file`` rows and write each one atomically.
+
+A JSON file is its envelope (line 1), one row a line, and ``]}``; each row gets ``sequenceNumber`` 1, 2,
+... in its file. A file is written whole under ``<name>.tmp``, fsynced and moved into place, with its
+ledger sidecar next to it; the manifest entry records both hashes (docs/batch-files.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import polars as pl
+
+from flex_provider.batch.manifest import ENCODE, envelope_line, ledger_rows_name, write_atomic
+from flex_provider.models.batch import BatchHeader, ManifestEntry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FileNames:
+    """How the files of one kind, merchant and day are named."""
+
+    kind: str
+    mid: str
+    business_date: date
+    prefix: str
+    file_format: str
+
+    @property
+    def stem(self) -> str:
+        return f"{self.mid}_{self.business_date:%Y%m%d}"
+
+    def batch(self, number: int) -> str:
+        return f"{self.prefix}{self.stem}_{number:04d}.{self.file_format}"
+
+    @property
+    def rejects(self) -> str:
+        return f"rejects_{self.kind}_{self.stem}.csv"
+
+    @property
+    def manifest(self) -> str:
+        return f"manifest_{self.kind}_{self.stem}.json"
+
+
+class FileCutter:
+    """
+    Takes encoded rows chunk by chunk (:meth:`add`) and writes a file each time ``rows_per_file`` are
+    pending; :meth:`finish` writes the last, shorter one. Holds at most one file's rows plus one chunk.
+    """
+
+    def __init__(
+        self,
+        names: FileNames,
+        out_dir: Path,
+        *,
+        rows_per_file: int,
+        first_number: int,
+        default_expiry: datetime | None,
+        csv_header: tuple[str, ...] | None = None,
+    ) -> None:
+        self.names = names
+        self.out_dir = out_dir
+        self.rows_per_file = rows_per_file
+        self.next_number = first_number
+        self.default_expiry = default_expiry
+        self.csv_header = csv_header
+        self.entries: list[ManifestEntry] = []
+        self._pending: list[pl.DataFrame] = []
+        self._pending_rows = 0
+
+    def add(self, rows: pl.DataFrame) -> None:
+        """
+        Queue encoded rows: columns ``body`` (JSON: the row without braces and sequence number; CSV: one
+        text column per CSV column after ``sequenceNumber``), ``order_id``, ``key``, ``expiry``.
+        """
+        if rows.height == 0:
+            return
+        self._pending.append(rows)
+        self._pending_rows += rows.height
+        while self._pending_rows >= self.rows_per_file:
+            self._cut(self.rows_per_file)
+
+    def finish(self) -> list[ManifestEntry]:
+        if self._pending_rows:
+            self._cut(self._pending_rows)
+        return self.entries
+
+    def _cut(self, count: int) -> None:
+        frame = pl.concat(self._pending, how="vertical") if len(self._pending) > 1 else self._pending[0]
+        rows, rest = frame.head(count), frame.slice(count)
+        self._pending = [rest] if rest.height else []
+        self._pending_rows = rest.height
+        self.entries.append(self._write(rows))
+
+    def _write(self, rows: pl.DataFrame) -> ManifestEntry:
+        number = self.next_number
+        self.next_number += 1
+        name = self.names.batch(number)
+        count = rows.height
+        seq = pl.int_range(1, count + 1, eager=True).cast(pl.String)
+        if self.csv_header is None:
+            header = BatchHeader(
+                file_type=self.names.kind,  # type: ignore[arg-type]
+                mid=self.names.mid,
+                business_date=self.names.business_date,
+                file_number=number,
+                row_count=count,
+                expiry_date_utc=self.default_expiry if self.names.kind == "evaluate" else None,
+                authorization_token="",
+            ).to_wire()
+            if header.get("expiryDateUtc") is None:
+                header.pop("expiryDateUtc", None)
+            lines = pl.select(
+                pl.concat_str([pl.lit('{"sequenceNumber":"'), seq, pl.lit('",'), rows["body"], pl.lit("}")])
+            ).to_series()
+            body = lines.str.join(",\n").item().encode("utf-8")
+            first = envelope_line(header).encode("utf-8") + b"\n"
+            data = first + body + b"\n]}\n"
+            rows_sha = hashlib.sha256(body + b"\n").hexdigest()
+            default = header.get("expiryDateUtc")
+        else:
+            table = rows.drop("order_id", "key", "expiry").insert_column(0, seq.alias(self.csv_header[0]))
+            text = table.write_csv(line_terminator="\r\n", quote_style="necessary")
+            data = text.encode("utf-8")
+            rows_sha = hashlib.sha256(data.split(b"\r\n", 1)[1]).hexdigest()
+            default = None
+        digest = hashlib.sha256(data).hexdigest()
+        path = self.out_dir / name
+        write_atomic(path, data)
+        order_ids = rows["order_id"].to_list()
+        sidecar = {
+            "file": name,
+            "sha256": digest,
+            "rows": count,
+            "default_expiry": default,
+            "ledger_rows": [list(r) for r in zip(order_ids, rows["key"].to_list(), rows["expiry"].to_list(), strict=True)],
+        }
+        write_atomic(path.with_name(ledger_rows_name(name)), ENCODE(sidecar).encode("utf-8") + b"\n")
+        return ManifestEntry(
+            name=name,
+            rows=count,
+            sha256=digest,
+            rows_sha256=rows_sha,
+            first_order_id=order_ids[0],
+            last_order_id=order_ids[-1],
+        )
+
+
+def remove_stale(out_dir: Path, names: FileNames, first_number: int, keep: set[str]) -> None:
+    """
+    Delete batch files (and sidecars) of this kind/mid/day from an earlier run that produced more files.
+
+    Only numbers from ``first_number`` on are this run's to rebuild; lower ones stay.
+    """
+    start = re.escape(f"{names.prefix}{names.stem}_")
+    pattern = re.compile(start + r"(\d{4})\." + names.file_format + r"$")
+    side_pattern = re.compile(r"ledger_rows_(" + start + r"(\d{4})\." + names.file_format + r")\.json$")
+    for path in out_dir.iterdir():
+        m = pattern.match(path.name)
+        side = side_pattern.match(path.name)
+        if side and side.group(1) not in keep and int(side.group(2)) >= first_number:
+            path.unlink()
+            continue
+        if m and path.name not in keep and int(m.group(1)) >= first_number:
+            log.warning("Removing stale batch file %s from an earlier run", path.name)
+            path.unlink()
+        elif path.name.endswith(".tmp") and path.name.startswith(f"{names.prefix}{names.stem}_"):
+            path.unlink()
+
