@@ -67,8 +67,10 @@ def pan_mask(raw: pl.Series | list[Any]) -> pl.Series:
     dt = raw.dtype
     if dt == pl.String:
         hit = raw.str.contains(_PAN_RUN).fill_null(False)
-    elif dt.is_integer():
+    elif dt in (pl.Int64, pl.UInt64):
         hit = (raw >= _PAN_INT_FLOOR).fill_null(False)
+    elif dt.is_integer():  # 32 bits or fewer: never 13 digits
+        hit = None
     elif dt.is_float():
         hit = (raw.abs() >= _PAN_INT_FLOOR).fill_null(False)
     elif dt in (pl.Boolean, pl.Null, pl.Date) or isinstance(dt, pl.Datetime):

@@ -164,13 +164,14 @@ class BatchWriter:
         if ids.len() == 0:
             return reason
         shipped: set[str] = set()
-        fresh = ids.filter(~ids.is_in(seen)).unique().sort()
+        earlier = ids.is_in(seen.implode())
+        fresh = ids.filter(~earlier).unique().sort()
         if self.already_shipped is not None and fresh.len():
             shipped = set(self.already_shipped(fresh.to_list()))
         late = pl.select(
-            pl.when(ids.is_in(list(shipped)))
+            pl.when(ids.is_in(pl.Series(sorted(shipped), dtype=pl.String).implode()))
             .then(pl.lit("already_shipped"))
-            .when(ids.is_in(seen) | ~ids.is_first_distinct())
+            .when(earlier | ~ids.is_first_distinct())
             .then(pl.lit("duplicate_order"))
         ).to_series()
         return reason.scatter(good.arg_true(), late)
