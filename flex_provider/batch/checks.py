@@ -11,6 +11,7 @@ only on the values it flags. Each row gets the reason of its first problem (:mod
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -54,7 +55,7 @@ def _pan_value(value: Any) -> bool:
     if isinstance(value, int):
         return value >= _PAN_INT_FLOOR and looks_like_pan(value)
     if isinstance(value, float):
-        if value != value or abs(value) < _PAN_INT_FLOOR:
+        if math.isnan(value) or abs(value) < _PAN_INT_FLOOR:
             return False
         return looks_like_pan(int(value) if value.is_integer() and abs(value) < 1e19 else value)
     return looks_like_pan(value)

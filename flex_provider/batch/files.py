@@ -77,11 +77,23 @@ class FileCutter:
 
     def add(self, rows: pl.DataFrame) -> None:
         """
-        Queue encoded rows: columns ``body`` (JSON: the row without braces and sequence number; CSV: one
-        text column per CSV column after ``sequenceNumber``), ``order_id``, ``key``, ``expiry``.
+        Queue encoded rows: ``body`` (JSON: the row without its opening brace and sequence number; CSV: one text
+        column per CSV column after ``sequenceNumber``), ``order_id``, ``key``, ``expiry`` (own, ISO).
+
+        Rows are numbered here, a whole chunk at once: row ``i`` after ``p`` pending ones is number
+        ``(p + i) % rows_per_file + 1`` of its file.
         """
         if rows.height == 0:
             return
+        seq = ((pl.int_range(0, pl.len()) + self._pending_rows) % self.rows_per_file + 1).cast(pl.String)
+        side = pl.concat_str(
+            [pl.lit("["), _json("order_id"), pl.lit(","), _json("key"), pl.lit(","), _json("expiry").fill_null("null"), pl.lit("]")]
+        )  # fmt: skip
+        if self.csv_header is None:
+            line = pl.concat_str([pl.lit('{"sequenceNumber":"'), seq, pl.lit('",'), pl.col("body")])
+            rows = rows.select(line.alias("line"), "order_id", side.alias("side"))
+        else:
+            rows = rows.select(seq.alias(self.csv_header[0]), pl.exclude("order_id", "key", "expiry"), "order_id", side.alias("side"))
         self._pending.append(rows)
         self._pending_rows += rows.height
         while self._pending_rows >= self.rows_per_file:
@@ -104,7 +116,6 @@ class FileCutter:
         self.next_number += 1
         name = self.names.batch(number)
         count = rows.height
-        seq = pl.int_range(1, count + 1, eager=True).cast(pl.String)
         if self.csv_header is None:
             header = BatchHeader(
                 file_type=self.names.kind,  # type: ignore[arg-type]
@@ -117,32 +128,25 @@ class FileCutter:
             ).to_wire()
             if header.get("expiryDateUtc") is None:
                 header.pop("expiryDateUtc", None)
-            lines = pl.select(
-                pl.concat_str([pl.lit('{"sequenceNumber":"'), seq, pl.lit('",'), rows["body"], pl.lit("}")])
-            ).to_series()
-            body = lines.str.join(",\n").item().encode("utf-8")
+            body = rows["line"].str.join(",\n").item().encode("utf-8")
             first = envelope_line(header).encode("utf-8") + b"\n"
             data = first + body + b"\n]}\n"
             rows_sha = hashlib.sha256(body + b"\n").hexdigest()
             default = header.get("expiryDateUtc")
         else:
-            table = rows.drop("order_id", "key", "expiry").insert_column(0, seq.alias(self.csv_header[0]))
-            text = table.write_csv(line_terminator="\r\n", quote_style="necessary")
+            text = rows.drop("order_id", "side").write_csv(line_terminator="\r\n", quote_style="necessary")
             data = text.encode("utf-8")
             rows_sha = hashlib.sha256(data.split(b"\r\n", 1)[1]).hexdigest()
             default = None
         digest = hashlib.sha256(data).hexdigest()
         path = self.out_dir / name
         write_atomic(path, data)
-        order_ids = rows["order_id"].to_list()
-        sidecar = {
-            "file": name,
-            "sha256": digest,
-            "rows": count,
-            "default_expiry": default,
-            "ledger_rows": [list(r) for r in zip(order_ids, rows["key"].to_list(), rows["expiry"].to_list(), strict=True)],
-        }
-        write_atomic(path.with_name(ledger_rows_name(name)), ENCODE(sidecar).encode("utf-8") + b"\n")
+        sidecar = ENCODE({"file": name, "sha256": digest, "rows": count, "default_expiry": default, "ledger_rows": []})
+        ledger_rows = "[" + rows["side"].str.join(",").item() + "]"
+        sidecar = sidecar[: -len('[]}')] + ledger_rows + "}"
+        # No fsync: a lost or stale sidecar is noticed (sha256) and the file itself is read instead.
+        write_atomic(path.with_name(ledger_rows_name(name)), sidecar.encode("utf-8") + b"\n", sync=False)
+        order_ids = rows["order_id"]
         return ManifestEntry(
             name=name,
             rows=count,
@@ -151,6 +155,13 @@ class FileCutter:
             first_order_id=order_ids[0],
             last_order_id=order_ids[-1],
         )
+
+
+def _json(name: str) -> pl.Expr:
+    """A text column as JSON strings (the sidecar's order ids, keys and expiries)."""
+    from flex_provider.batch.encode import _escaped
+
+    return _escaped(name)
 
 
 def remove_stale(out_dir: Path, names: FileNames, first_number: int, keep: set[str]) -> None:

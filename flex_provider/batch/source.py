@@ -26,7 +26,7 @@ def _literal_sql(engine: Engine, sql: str, parameters: Mapping[str, Any]) -> str
     """``sql`` with its ``:name`` parameters rendered as literals of ``engine``'s dialect."""
     params = {k: (v.isoformat() if isinstance(v, (datetime, date)) else v) for k, v in parameters.items()}
     statement = text(sql)
-    wanted = set(statement._bindparams)  # noqa: SLF001 - the names SQLAlchemy parsed out of the text
+    wanted = set(statement._bindparams)
     statement = statement.bindparams(**{k: v for k, v in params.items() if k in wanted})
     return str(statement.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
 

@@ -144,18 +144,18 @@ class BatchWriter:
 
     def _encode(self, typed: dict[str, pl.Series], good: pl.Series) -> pl.DataFrame:
         """The good rows of a chunk, encoded: ``body`` (or the CSV columns), ``order_id``, ``key``, ``expiry``."""
-        rows = {c: s.filter(good) for c, s in typed.items()}
-        order_ids = rows["order_id"].to_list()
-        keys = idempotency_keys(self.mid, order_ids, self.kind)
+        frame = pl.DataFrame(list(typed.values())).filter(good)
+        frame = frame.with_columns(key=idempotency_keys(self.mid, frame["order_id"], self.kind))
         if self.kind == "evaluate":
-            expiry = iso_datetime(rows["expiry_date_utc"])
+            expiry = iso_datetime(pl.col("expiry_date_utc"))
         else:
-            expiry = pl.Series([None] * len(keys), dtype=pl.String)
-        extra = {"order_id": pl.Series(order_ids, dtype=pl.String), "key": pl.Series(keys, dtype=pl.String), "expiry": expiry}
+            expiry = pl.lit(None, dtype=pl.String)
+        extra = [pl.col("order_id"), pl.col("key"), expiry.alias("expiry")]
         if self.file_format == "csv":
-            frame = csv_frame(self.kind, self.mid, rows, keys, CSV_COLUMNS)
-            return frame.with_columns(**extra)
-        return pl.DataFrame({"body": json_rows(self.kind, self.mid, rows, keys), **extra})
+            return pl.concat([csv_frame(self.kind, self.mid, frame, CSV_COLUMNS), frame.select(extra)], how="horizontal")
+        return pl.concat(
+            [json_rows(self.kind, self.mid, frame).to_frame(), frame.select(extra)], how="horizontal"
+        )
 
     def _late_rejects(self, reason: pl.Series, order_id: pl.Series, seen: pl.Series) -> pl.Series:
         """Add ``already_shipped`` (ledger) and ``duplicate_order`` (this run) to the good rows' reasons."""
