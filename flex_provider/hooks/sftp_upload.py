@@ -6,8 +6,9 @@ files one by one (say, as soon as the ledger has recorded each) and collects :cl
 they finish; ``channels`` files are in flight at once, each on its own SFTP channel of the same SSH
 connection. Each file is written as ``<name>.part`` (line 1 replaced if asked), its size on the server
 is checked, and it is renamed with ``posix-rename``; a final name already holding the expected size is
-left alone (``skipped``). The connection honours the ``sftp`` connection's ``host_key`` pin exactly as
-the paramiko hook does, and a key that does not match raises :class:`FlexHostKeyMismatchError`.
+left alone (``skipped``). The server's key is checked against the ``sftp`` connection's ``host_key``
+pin (else ``~/.ssh/known_hosts``), never skipped; a key that does not match raises
+:class:`FlexHostKeyMismatchError`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ BLOCK = 256 * 1024
 
 
 def connect_options(hook: FlexSftpHook) -> dict[str, Any]:
-    """asyncssh ``connect`` options equal to what the paramiko hook uses (host-key pin included)."""
+    """asyncssh ``connect`` options for the hook's connection; the server's key is always verified."""
     options: dict[str, Any] = {
         "host": hook.remote_host,
         "port": hook.port or 22,
@@ -39,9 +40,8 @@ def connect_options(hook: FlexSftpHook) -> dict[str, Any]:
         "connect_timeout": hook.conn_timeout,
         "compression_algs": None,
     }
-    if hook.no_host_key_check or hook.allow_host_key_change:
-        options["known_hosts"] = None
-    elif hook.host_key is not None:
+    # The host key is always checked: against the connection's ``host_key`` pin, else known_hosts.
+    if hook.host_key is not None:
         key = asyncssh.import_public_key(f"{hook.host_key.get_name()} {hook.host_key.get_base64()}")
         options["known_hosts"] = ([key], [], [])
     if hook.password:
