@@ -22,7 +22,13 @@ from flex_provider.batch.columns import INT_TEXT, PY_WHITESPACE, ZERO_PADDED
 
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0"})
-DTYPES = {"str": pl.String, "int": pl.Int64, "float": pl.Float64, "bool": pl.Boolean, "datetime": pl.Datetime("us", "UTC")}
+DTYPES = {
+    "str": pl.String,
+    "int": pl.Int64,
+    "float": pl.Float64,
+    "bool": pl.Boolean,
+    "datetime": pl.Datetime("us", "UTC"),
+}
 
 
 @dataclass
@@ -157,7 +163,11 @@ def to_chunk(chunk: Any) -> Chunk:
         cols: dict[str, pl.Series | list[Any]] = {}
         for name in chunk.columns:
             series = chunk[name]
-            if series.dtype == object or str(series.dtype) in {"string", "boolean"} or str(series.dtype).startswith("Int"):
+            if (
+                series.dtype == object
+                or str(series.dtype) in {"string", "boolean"}
+                or str(series.dtype).startswith("Int")
+            ):
                 cols[str(name)] = _series_or_values(str(name), series.tolist())
             else:
                 try:
@@ -237,8 +247,10 @@ def cast_column(raw: pl.Series | list[Any], kind: str, column: str) -> tuple[pl.
         if kind == "float":
             return s.cast(pl.Float64).alias(column), none
         whole = s == s.floor()
-        if kind in ("int", "str") and bool(whole.fill_null(True).all()) and bool(
-            (s.abs().fill_null(0) < 2**63).all()
+        if (
+            kind in ("int", "str")
+            and bool(whole.fill_null(True).all())
+            and bool((s.abs().fill_null(0) < 2**63).all())
         ):
             return cast_column(s.cast(pl.Int64), kind, column)
         return _cast_values(s.to_list(), kind, column)

@@ -172,7 +172,9 @@ def layout(kind: Kind) -> Layout:
     by_path = {path: column for column, path in SOURCE_COLUMNS.items()}
     leaves: list[Field] = []
 
-    def walk(cls: type[BaseModel], prefix: tuple[str, ...], parent_required: bool) -> tuple[tuple[str, Any], ...]:
+    def walk(
+        cls: type[BaseModel], prefix: tuple[str, ...], parent_required: bool
+    ) -> tuple[tuple[str, Any], ...]:
         keys: list[tuple[str, Any]] = []
         for name, info in cls.model_fields.items():
             alias = info.alias or name

@@ -57,7 +57,9 @@ def _value(name: str, typ: str, frame: pl.DataFrame) -> pl.Expr:
     if typ == "datetime":
         return pl.lit('"') + wire_datetime(col) + pl.lit('"')
     if typ == "float":  # Python's own float text, as json.dumps (and pydantic) write it
-        return pl.lit(pl.Series([None if v is None else _DUMPS(v) for v in frame[name].to_list()], dtype=pl.String))
+        return pl.lit(
+            pl.Series([None if v is None else _DUMPS(v) for v in frame[name].to_list()], dtype=pl.String)
+        )
     raise AssertionError(typ)  # pragma: no cover
 
 

@@ -93,7 +93,12 @@ class FileCutter:
             line = pl.concat_str([pl.lit('{"sequenceNumber":"'), seq, pl.lit('",'), pl.col("body")])
             rows = rows.select(line.alias("line"), "order_id", side.alias("side"))
         else:
-            rows = rows.select(seq.alias(self.csv_header[0]), pl.exclude("order_id", "key", "expiry"), "order_id", side.alias("side"))
+            rows = rows.select(
+                seq.alias(self.csv_header[0]),
+                pl.exclude("order_id", "key", "expiry"),
+                "order_id",
+                side.alias("side"),
+            )
         self._pending.append(rows)
         self._pending_rows += rows.height
         while self._pending_rows >= self.rows_per_file:
@@ -141,9 +146,11 @@ class FileCutter:
         digest = hashlib.sha256(data).hexdigest()
         path = self.out_dir / name
         write_atomic(path, data)
-        sidecar = ENCODE({"file": name, "sha256": digest, "rows": count, "default_expiry": default, "ledger_rows": []})
+        sidecar = ENCODE(
+            {"file": name, "sha256": digest, "rows": count, "default_expiry": default, "ledger_rows": []}
+        )
         ledger_rows = "[" + rows["side"].str.join(",").item() + "]"
-        sidecar = sidecar[: -len('[]}')] + ledger_rows + "}"
+        sidecar = sidecar[: -len("[]}")] + ledger_rows + "}"
         # No fsync: a lost or stale sidecar is noticed (sha256) and the file itself is read instead.
         write_atomic(path.with_name(ledger_rows_name(name)), sidecar.encode("utf-8") + b"\n", sync=False)
         order_ids = rows["order_id"]
@@ -184,4 +191,3 @@ def remove_stale(out_dir: Path, names: FileNames, first_number: int, keep: set[s
             path.unlink()
         elif path.name.endswith(".tmp") and path.name.startswith(f"{names.prefix}{names.stem}_"):
             path.unlink()
-

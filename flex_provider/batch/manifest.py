@@ -70,7 +70,9 @@ def fill_authorization_token(first_line: str, bearer_token: str) -> str:
     header.pop("rows")
     if "authorizationToken" not in header:
         raise ValueError("line 1 has no authorizationToken key")
-    header["authorizationToken"] = bearer_token if bearer_token.startswith("Bearer ") else f"Bearer {bearer_token}"
+    header["authorizationToken"] = (
+        bearer_token if bearer_token.startswith("Bearer ") else f"Bearer {bearer_token}"
+    )
     return envelope_line(header)
 
 

@@ -152,7 +152,9 @@ class BatchWriter:
             expiry = pl.lit(None, dtype=pl.String)
         extra = [pl.col("order_id"), pl.col("key"), expiry.alias("expiry")]
         if self.file_format == "csv":
-            return pl.concat([csv_frame(self.kind, self.mid, frame, CSV_COLUMNS), frame.select(extra)], how="horizontal")
+            return pl.concat(
+                [csv_frame(self.kind, self.mid, frame, CSV_COLUMNS), frame.select(extra)], how="horizontal"
+            )
         return pl.concat(
             [json_rows(self.kind, self.mid, frame).to_frame(), frame.select(extra)], how="horizontal"
         )

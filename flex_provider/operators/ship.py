@@ -136,7 +136,9 @@ class ShipBatchOperator(BaseOperator):
             if ledger.file_state(name) in ("uploaded", "acknowledged"):
                 skipped.append(name)
                 continue
-            plans.append(ShipPlan(name, path, by_name[name].rows, record=self._recorder(ledger, manifest, name, path)))
+            plans.append(
+                ShipPlan(name, path, by_name[name].rows, record=self._recorder(ledger, manifest, name, path))
+            )
         uploaded: list[str] = []
         rows = 0
         if plans:

@@ -14,17 +14,26 @@ from flex_provider.batch.manifest import first_line_transform
 from flex_provider.batch.upload import ShipPlan, ship_pipelined
 from flex_provider.exceptions import FlexHostKeyMismatchError
 from flex_provider.hooks.sftp import FlexSftpHook
-from tests.sftp.conftest import exchange, sandbox_sftp_in_thread, sftp_server, wrong_host_key  # noqa: F401
+from tests.sftp import conftest as sftp_fixtures
+
+# The SFTP suite's servers and per-test folders (OpenSSH sshd and the sandbox's server).
+exchange = sftp_fixtures.exchange
+sftp_server = sftp_fixtures.sftp_server
+sandbox_sftp_in_thread = sftp_fixtures.sandbox_sftp_in_thread
 
 
 def _batch(path: Path, rows: int) -> Path:
-    head = '{"fileType":"evaluate","mid":"M","rowCount":%d,"authorizationToken":"","rows":[' % rows
-    body = ",\n".join(json.dumps({"sequenceNumber": str(i), "orderId": f"{path.stem}-{i}"}) for i in range(1, rows + 1))
+    head = '{"fileType":"evaluate","mid":"M","rowCount":' + str(rows) + ',"authorizationToken":"","rows":['
+    body = ",\n".join(
+        json.dumps({"sequenceNumber": str(i), "orderId": f"{path.stem}-{i}"}) for i in range(1, rows + 1)
+    )
     path.write_text(head + "\n" + body + "\n]}\n")
     return path
 
 
-def test_channels_upload_every_file_with_the_token_and_skip_on_rerun(exchange: dict[str, Any], tmp_path: Path) -> None:
+def test_channels_upload_every_file_with_the_token_and_skip_on_rerun(
+    exchange: dict[str, Any], tmp_path: Path
+) -> None:
     files = [_batch(tmp_path / f"evaluate_M_20261124_{n:04d}.json", 50 + n) for n in range(1, 13)]
     hook = FlexSftpHook(exchange["conn_id"])
     with hook.open_uploader(channels=3, transform_first_line=first_line_transform("tok-1")) as up:
@@ -50,16 +59,18 @@ def test_channels_upload_every_file_with_the_token_and_skip_on_rerun(exchange: d
     assert {r.status for r in again} == {"skipped"}
 
 
-def test_a_wrong_pinned_host_key_refuses_to_connect(exchange: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_a_wrong_pinned_host_key_refuses_to_connect(
+    exchange: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     server = exchange["server"]
     monkeypatch.setenv(
         f"AIRFLOW_CONN_{exchange['conn_id'].upper()}",
-        server.conn_json(host_key=wrong_host_key(), inbound_dir="x", outbound_dir="y"),
+        server.conn_json(host_key=sftp_fixtures.wrong_host_key(), inbound_dir="x", outbound_dir="y"),
     )
     hook = FlexSftpHook(exchange["conn_id"])
-    with pytest.raises(FlexHostKeyMismatchError, match="host_key"), hook.open_uploader(channels=2) as up:
-        up.submit(_batch(tmp_path / "evaluate_M_20261124_0001.json", 3))
-        list(up.wait_all())
+    uploader = hook.open_uploader(channels=2)
+    with pytest.raises(FlexHostKeyMismatchError, match="host_key"):
+        uploader.__enter__()
 
 
 class _Ledger:
@@ -76,7 +87,9 @@ class _Ledger:
         self.calls.append(("reuploaded", name))
 
 
-def test_ship_records_each_file_before_it_is_sent_and_marks_it_after(exchange: dict[str, Any], tmp_path: Path) -> None:
+def test_ship_records_each_file_before_it_is_sent_and_marks_it_after(
+    exchange: dict[str, Any], tmp_path: Path
+) -> None:
     files = [_batch(tmp_path / f"evaluate_M_20261124_{n:04d}.json", 20) for n in range(1, 9)]
     ledger = _Ledger()
     inbound = exchange["inbound"]
@@ -92,7 +105,11 @@ def test_ship_records_each_file_before_it_is_sent_and_marks_it_after(exchange: d
     plans = [ShipPlan(p.name, p, 20, record=recorder(p)) for p in files]
     plans.append(ShipPlan("resent.json", _batch(tmp_path / "resent.json", 2), 2, resend=True))
     outcome = ship_pipelined(
-        plans, hook=FlexSftpHook(exchange["conn_id"]), ledger=ledger, transform_first_line=first_line_transform("t"), channels=3
+        plans,
+        hook=FlexSftpHook(exchange["conn_id"]),
+        ledger=ledger,
+        transform_first_line=first_line_transform("t"),
+        channels=3,
     )
     assert sorted(outcome.uploaded) == sorted([p.name for p in files if p != files[3]] + ["resent.json"])
     assert outcome.skipped == [files[3].name]
