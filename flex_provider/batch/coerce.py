@@ -113,7 +113,7 @@ def coerce_value(value: Any, kind: str, column: str = "") -> Any:
     if kind == "bool":
         if isinstance(value, bool):
             return value
-        if isinstance(value, int) and value in (0, 1):
+        if isinstance(value, (int, float)) and value in (0, 1):  # a NULL makes pandas' int column float
             return bool(value)
         if isinstance(value, str):
             text = value.strip().lower()
