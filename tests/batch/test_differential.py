@@ -75,8 +75,14 @@ COLUMNS: dict[str, st.SearchStrategy[Any]] = {
     "amount_cents": st.sampled_from([1999, 1, 0, -1999, "250", "12x", 19.0, 19.5, True, None]),
     "currency": st.sampled_from(["USD", "EUR", "JPY", "KWD", "usd", "US", "USDX", "ABC", " EUR ", None]),
     "declined_at": st.sampled_from(
-        [datetime(2026, 11, 24, 6), datetime(2026, 11, 24, 7, 30, tzinfo=timezone(timedelta(hours=1))),
-         "2026-11-24T06:00:00Z", "2026-11-24 06:00:00.250000", "yesterday", None]
+        [
+            datetime(2026, 11, 24, 6),
+            datetime(2026, 11, 24, 7, 30, tzinfo=timezone(timedelta(hours=1))),
+            "2026-11-24T06:00:00Z",
+            "2026-11-24 06:00:00.250000",
+            "yesterday",
+            None,
+        ]
     ),  # fmt: skip
     "card_token": st.sampled_from(["tok_abc", "tok_0000000001", None, "", PAN, "5555 5555 5555 4444"]),
     "card_last4": st.sampled_from(["3184", 42, "31845", None, 3184.0]),
@@ -90,7 +96,9 @@ COLUMNS: dict[str, st.SearchStrategy[Any]] = {
     "payer_email": st.one_of(st.none(), text),
     "dynamic_descriptor": st.one_of(st.none(), text, st.just(f"card {PAN}")),
     "timezone_utc_offset": st.sampled_from([None, 5.5, -3.0, 0.0, 1e-5]),
-    "expiry_date_utc": st.sampled_from([None, datetime(2026, 12, 20, tzinfo=timezone.utc), "2020-01-01T00:00:00Z"]),
+    "expiry_date_utc": st.sampled_from(
+        [None, datetime(2026, 12, 20, tzinfo=timezone.utc), "2020-01-01T00:00:00Z"]
+    ),
     "mid": st.sampled_from([None, MID, "other-mid"]),
     "notes": st.sampled_from([None, "fine", f"pan {PAN}"]),
 }
@@ -156,7 +164,11 @@ def model_path(raw: dict[str, Any]) -> tuple[str | None, EvaluateRequest | None]
         try:
             coerced = OLD._coerce(value, TYPES[base])
         except OLD._CoercionError:
-            kind = "invalid_amount" if base.endswith("price_cents") or base == "amount_cents" else f"invalid:{column}"
+            kind = (
+                "invalid_amount"
+                if base.endswith("price_cents") or base == "amount_cents"
+                else f"invalid:{column}"
+            )
             problems.append((POSITION[base], kind))
             continue
         values[base] = coerced
@@ -199,7 +211,9 @@ def model_path(raw: dict[str, Any]) -> tuple[str | None, EvaluateRequest | None]
 # --- the test -----------------------------------------------------------------------------------
 
 
-def column_path(rows: list[dict[str, Any]], as_frame: bool, chunk: int) -> tuple[dict[int, str], dict[int, str]]:
+def column_path(
+    rows: list[dict[str, Any]], as_frame: bool, chunk: int
+) -> tuple[dict[int, str], dict[int, str]]:
     """(source row -> reason, source row -> written JSON line without sequenceNumber) of the writer."""
     with tempfile.TemporaryDirectory() as tmp:
         parts = [rows[i : i + chunk] for i in range(0, len(rows), chunk)]
