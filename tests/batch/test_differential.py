@@ -83,7 +83,7 @@ COLUMNS: dict[str, st.SearchStrategy[Any]] = {
             "yesterday",
             None,
         ]
-    ),  # fmt: skip
+    ),
     "card_token": st.sampled_from(["tok_abc", "tok_0000000001", None, "", PAN, "5555 5555 5555 4444"]),
     "card_last4": st.sampled_from(["3184", 42, "31845", None, 3184.0]),
     "card_bin": st.sampled_from(["400000", "4000", "40000000", None]),
