@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -71,7 +72,9 @@ class FileCutter:
         self.next_number = first_number
         self.default_expiry = default_expiry
         self.csv_header = csv_header
-        self.entries: list[ManifestEntry] = []
+        self._writes: list[Future[ManifestEntry]] = []
+        # One I/O thread: hashing (hashlib), writing and fsync release the GIL while the next file is built.
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flex-batch-files")
         self._pending: list[pl.DataFrame] = []
         self._pending_rows = 0
 
@@ -105,18 +108,29 @@ class FileCutter:
             self._cut(self.rows_per_file)
 
     def finish(self) -> list[ManifestEntry]:
+        """Write the last file and wait until every file is on disk (fsynced); their manifest entries."""
         if self._pending_rows:
             self._cut(self._pending_rows)
-        return self.entries
+        try:
+            return [f.result() for f in self._writes]
+        finally:
+            self._io.shutdown()
+
+    def abort(self) -> None:
+        """Stop after a failure: wait for the writes under way (files appear whole or not at all)."""
+        self._io.shutdown(cancel_futures=True)
 
     def _cut(self, count: int) -> None:
         frame = pl.concat(self._pending, how="vertical") if len(self._pending) > 1 else self._pending[0]
         rows, rest = frame.head(count), frame.slice(count)
         self._pending = [rest] if rest.height else []
         self._pending_rows = rest.height
-        self.entries.append(self._write(rows))
+        self._writes.append(self._write(rows))
+        if len(self._writes) >= 3:  # at most two files in memory waiting for the disk
+            self._writes[-3].result()
 
-    def _write(self, rows: pl.DataFrame) -> ManifestEntry:
+    def _write(self, rows: pl.DataFrame) -> Future[ManifestEntry]:
+        """Build file ``n``'s bytes; hashing, writing and fsync run in the I/O thread meanwhile."""
         number = self.next_number
         self.next_number += 1
         name = self.names.batch(number)
@@ -136,32 +150,39 @@ class FileCutter:
             body = rows["line"].str.join(",\n").item().encode("utf-8")
             first = envelope_line(header).encode("utf-8") + b"\n"
             data = first + body + b"\n]}\n"
-            rows_sha = hashlib.sha256(body + b"\n").hexdigest()
+            rows_part = (len(first), len(first) + len(body))
             default = header.get("expiryDateUtc")
         else:
             text = rows.drop("order_id", "side").write_csv(line_terminator="\r\n", quote_style="necessary")
             data = text.encode("utf-8")
-            rows_sha = hashlib.sha256(data.split(b"\r\n", 1)[1]).hexdigest()
+            rows_part = (data.index(b"\r\n") + 2, len(data))
             default = None
-        digest = hashlib.sha256(data).hexdigest()
-        path = self.out_dir / name
-        write_atomic(path, data)
-        sidecar = ENCODE(
-            {"file": name, "sha256": digest, "rows": count, "default_expiry": default, "ledger_rows": []}
-        )
         ledger_rows = "[" + rows["side"].str.join(",").item() + "]"
-        sidecar = sidecar[: -len("[]}")] + ledger_rows + "}"
-        # No fsync: a lost or stale sidecar is noticed (sha256) and the file itself is read instead.
-        write_atomic(path.with_name(ledger_rows_name(name)), sidecar.encode("utf-8") + b"\n", sync=False)
         order_ids = rows["order_id"]
-        return ManifestEntry(
-            name=name,
-            rows=count,
-            sha256=digest,
-            rows_sha256=rows_sha,
-            first_order_id=order_ids[0],
-            last_order_id=order_ids[-1],
-        )
+        first_id, last_id = order_ids[0], order_ids[-1]
+        path = self.out_dir / name
+
+        def persist() -> ManifestEntry:
+            digest = hashlib.sha256(data).hexdigest()
+            start, end = rows_part
+            rows_sha = hashlib.sha256(memoryview(data)[start:end]).copy()
+            if self.csv_header is None:
+                rows_sha.update(b"\n")  # the row lines' own line end
+            write_atomic(path, data)
+            meta = {"file": name, "sha256": digest, "rows": count, "default_expiry": default, "ledger_rows": []}
+            sidecar = ENCODE(meta)[: -len("[]}")] + ledger_rows + "}"
+            # No fsync: a lost or stale sidecar is noticed (sha256) and the file itself is read instead.
+            write_atomic(path.with_name(ledger_rows_name(name)), sidecar.encode("utf-8") + b"\n", sync=False)
+            return ManifestEntry(
+                name=name,
+                rows=count,
+                sha256=digest,
+                rows_sha256=rows_sha.hexdigest(),
+                first_order_id=first_id,
+                last_order_id=last_id,
+            )
+
+        return self._io.submit(persist)
 
 
 def _json(name: str) -> pl.Expr:

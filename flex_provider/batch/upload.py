@@ -10,6 +10,7 @@ next run uploads again (the server-side size check makes that a no-op when it ha
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,13 +66,27 @@ def ship_pipelined(
         else:
             outcome.skipped.append(result.name)
 
-    with hook.open_uploader(channels=channels, transform_first_line=transform_first_line) as uploader:
+    # Recording is a few round trips and a commit a file: on a server database several files are
+    # recorded at once (SQLite takes one writer at a time, so it records them one by one).
+    engine = getattr(ledger, "engine", None)
+    workers = 1 if engine is None or engine.dialect.name == "sqlite" else max(1, channels)
+    with (
+        hook.open_uploader(channels=channels, transform_first_line=transform_first_line) as uploader,
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="flex-ledger-record") as pool,
+    ):
+        recording: dict[Future[bool], ShipPlan] = {}
         for plan in plans:
-            if plan.record is not None and not plan.record():
-                outcome.skipped.append(plan.name)
-                continue
             by_name[plan.name] = plan
-            uploader.submit(plan.path)
+            if plan.record is None:
+                uploader.submit(plan.path)
+            else:
+                recording[pool.submit(plan.record)] = plan
+        for done in as_completed(recording):
+            plan = recording[done]
+            if done.result():
+                uploader.submit(plan.path)
+            else:
+                outcome.skipped.append(plan.name)
             for result in uploader.finished():
                 land(result)
         for result in uploader.wait_all():

@@ -237,6 +237,7 @@ class BatchWriter:
                     del chunk, checked, encoded
                 entries = cutter.finish()
             except BaseException:
+                cutter.abort()
                 rejects_fh.close()
                 rejects_tmp.unlink(missing_ok=True)
                 raise
