@@ -215,12 +215,14 @@ def pandas_child(db_url: str, out_dir: str) -> dict[str, Any]:
     """
     The task a data team writes by hand on day one: ``pandas.read_sql`` in chunks of 2000 -> nested dicts
     -> ``json.dumps`` -> ``SFTPHook.store_file``, one file a chunk. No checks, no ledger, no token.
+    Timed, like ours, after Airflow's imports and before its own (pandas; ours pays for polars).
     """
-    import pandas as pd
     from airflow.providers.sftp.hooks.sftp import SFTPHook
-    from sqlalchemy import create_engine, text
 
     started = time.perf_counter()
+    import pandas as pd
+    from sqlalchemy import create_engine, text
+
     engine = create_engine(db_url)
     hook = SFTPHook(ssh_conn_id=SFTP_CONN_ID)
     out = Path(out_dir)
