@@ -114,59 +114,66 @@ def check_chunk(
             given[base] = name
         elif name not in CONTROL_COLUMNS:
             unknown.append(name)
-    rules: list[tuple[pl.Series, str, str]] = []  # (condition, reason, column): first true wins
+    rules: list[tuple[pl.Expr, str, str]] = []  # (condition, reason, column): the first true one wins
+    masks: dict[str, pl.Series] = {}  # per-column masks computed outside polars expressions
     # 1. card numbers, in any column (known or not), in source order
     pans = {name: pan_mask(raw) for name, raw in chunk.columns.items()}
-    for name, mask in pans.items():
+    for i, (name, mask) in enumerate(pans.items()):
         if mask.any():
             shown = mask_pans(str(name))
-            rules.append((mask, f"pan_detected:{shown}", shown))
+            masks[f"__pan{i}"] = mask
+            rules.append((pl.col(f"__pan{i}"), f"pan_detected:{shown}", shown))
     # 2. the batch's merchant
     if "mid" in chunk.columns:
         typed_mid, bad_mid = cast_column(chunk.raw("mid"), "str", "mid")
-        differs = (bad_mid | (typed_mid.is_not_null() & (typed_mid != mid))).fill_null(False)
-        rules.append((differs, "mid_mismatch", "mid"))
+        masks["__mid"] = (bad_mid | (typed_mid.is_not_null() & (typed_mid != mid))).fill_null(False)
+        rules.append((pl.col("__mid"), "mid_mismatch", "mid"))
     # 3. the model's fields, in model order, each with its business rules
     typed: dict[str, pl.Series] = {}
     for f in lay.fields:
         name = given.get(f.column, f.column)
+        col = pl.col(f.column)
         if f.column in given:
             values, bad = cast_column(chunk.raw(name), f.type, f.column)
+            if bad.any():
+                masks[f"__bad_{f.column}"] = bad
+                rules.append((pl.col(f"__bad_{f.column}"), field_reason(name, "type"), name))
         else:
-            values = pl.Series(f.column, [None] * n, dtype=DTYPES[f.type])
-            bad = pl.Series([False] * n, dtype=pl.Boolean)
+            values = pl.repeat(None, n, dtype=DTYPES[f.type], eager=True).alias(f.column)
         typed[f.column] = values
-        checks: list[tuple[pl.Series, str]] = [(bad, "type")]
+        checks: list[tuple[pl.Expr, str]] = []
         if f.required:
-            checks.append((values.is_null(), "missing"))
+            checks.append((col.is_null(), "missing"))
         if f.type == "str":
-            length = values.str.len_chars()
             if f.min_length is not None:
-                checks.append((length < f.min_length, "too_short"))
+                checks.append((col.str.len_chars() < f.min_length, "too_short"))
             if f.max_length is not None:
-                checks.append((length > f.max_length, "too_long"))
+                checks.append((col.str.len_chars() > f.max_length, "too_long"))
             if f.pattern is not None:
-                checks.append((~values.str.contains(f.pattern), "pattern"))
+                checks.append((~col.str.contains(f.pattern), "pattern"))
         if f.ge is not None:
-            checks.append((values < f.ge, "range"))
+            checks.append((col < f.ge, "range"))
         if f.gt is not None:
-            checks.append((values <= f.gt, "range"))
+            checks.append((col <= f.gt, "range"))
         if f.le is not None:
-            checks.append((values > f.le, "range"))
-        for cond, problem in checks:
-            rules.append((cond.fill_null(False), field_reason(name, problem), name))
+            checks.append((col > f.le, "range"))
+        rules += [(cond, field_reason(name, problem), name) for cond, problem in checks]
         # business rules
         if f.column == "amount_cents":
-            rules.append(((values <= 0).fill_null(False), "invalid_amount", name))
+            rules.append((col <= 0, "invalid_amount", name))
         if f.column in CURRENCY_COLUMNS:
-            rules.append(((~values.is_in(_ISO)).fill_null(False), "invalid_currency", name))
+            rules.append((~col.is_in(_ISO), "invalid_currency", name))
         if f.column == "card_token" and kind == "evaluate":
-            rules.append((values.is_null(), "missing_card_token", name))
+            rules.append((col.is_null(), "missing_card_token", name))
         if f.column == "expiry_date_utc":
-            effective = values if default_expiry is None else values.fill_null(default_expiry)
-            rules.append(((effective <= now).fill_null(False), "expiry_in_past", name))
-    reason = _when_first([(c, r) for c, r, _ in rules], n)
-    field = _when_first([(c, col) for c, _, col in rules], n)
+            effective = col if default_expiry is None else col.fill_null(default_expiry)
+            rules.append((effective <= now, "expiry_in_past", name))
+    # every condition in one pass; only the ones true somewhere take part in the reason
+    frame = pl.DataFrame([*typed.values(), *(m.alias(k) for k, m in masks.items())])
+    hits = frame.select([cond.fill_null(False).alias(f"r{i}") for i, (cond, _r, _c) in enumerate(rules)])
+    live = [(hits[f"r{i}"], reason, column) for i, (_cond, reason, column) in enumerate(rules) if hits[f"r{i}"].any()]
+    reason = _when_first([(c, r) for c, r, _ in live], n)
+    field = _when_first([(c, col) for c, _, col in live], n)
     order_id = typed["order_id"]
     if "order_id" in given:
         order_id = pl.select(pl.when(~pans[given["order_id"]]).then(order_id)).to_series()
