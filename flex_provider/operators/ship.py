@@ -119,6 +119,11 @@ class ShipBatchOperator(BaseOperator):
         plans: list[ShipPlan] = []
         resend: set[str] = set()
         skipped: list[str] = []
+        # One query for the day's file states instead of one a file.
+        states = {
+            f["name"]: f["state"]
+            for f in ledger.files_for_day(manifest.mid, manifest.kind, manifest.business_date)
+        }
         for name in wanted:
             path = manifest_path.parent / name
             if name in rejected:
@@ -133,7 +138,7 @@ class ShipBatchOperator(BaseOperator):
                 resend.add(name)
                 plans.append(ShipPlan(name, path, int(record["rows"]), resend=True))
                 continue
-            if ledger.file_state(name) in ("uploaded", "acknowledged"):
+            if states.get(name) in ("uploaded", "acknowledged"):
                 skipped.append(name)
                 continue
             plans.append(
