@@ -166,7 +166,8 @@ class BatchWriter:
         if ids.len() == 0:
             return reason
         shipped: set[str] = set()
-        earlier = ids.is_in(seen.implode())
+        # The run's ids probed against this chunk's (a small hash set), not the other way round.
+        earlier = ids.is_in(seen.filter(seen.is_in(ids.implode())).implode())
         fresh = ids.filter(~earlier).unique().sort()
         if self.already_shipped is not None and fresh.len():
             shipped = set(self.already_shipped(fresh.to_list()))
