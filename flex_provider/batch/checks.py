@@ -171,7 +171,11 @@ def check_chunk(
     # every condition in one pass; only the ones true somewhere take part in the reason
     frame = pl.DataFrame([*typed.values(), *(m.alias(k) for k, m in masks.items())])
     hits = frame.select([cond.fill_null(False).alias(f"r{i}") for i, (cond, _r, _c) in enumerate(rules)])
-    live = [(hits[f"r{i}"], reason, column) for i, (_cond, reason, column) in enumerate(rules) if hits[f"r{i}"].any()]
+    live = [
+        (hits[f"r{i}"], reason, column)
+        for i, (_cond, reason, column) in enumerate(rules)
+        if hits[f"r{i}"].any()
+    ]
     reason = _when_first([(c, r) for c, r, _ in live], n)
     field = _when_first([(c, col) for c, _, col in live], n)
     order_id = typed["order_id"]

@@ -27,7 +27,7 @@ from flex_provider.idempotency import FLEX_NAMESPACE
 _DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
-def _escaped(name: str) -> pl.Expr:
+def json_string(name: str) -> pl.Expr:
     """A text column as JSON strings (``json.dumps(..., ensure_ascii=False)``) when it has no control character."""
     col = pl.col(name).str.replace_all("\\", "\\\\", literal=True).str.replace_all('"', '\\"', literal=True)
     return pl.lit('"') + col + pl.lit('"')

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import polars as pl
 
+from flex_provider.batch.encode import json_string
 from flex_provider.batch.manifest import ENCODE, envelope_line, ledger_rows_name, write_atomic
 from flex_provider.models.batch import BatchHeader, ManifestEntry
 
@@ -90,7 +91,7 @@ class FileCutter:
             return
         seq = ((pl.int_range(0, pl.len()) + self._pending_rows) % self.rows_per_file + 1).cast(pl.String)
         side = pl.concat_str(
-            [pl.lit("["), _json("order_id"), pl.lit(","), _json("key"), pl.lit(","), _json("expiry").fill_null("null"), pl.lit("]")]
+            [pl.lit("["), json_string("order_id"), pl.lit(","), json_string("key"), pl.lit(","), json_string("expiry").fill_null("null"), pl.lit("]")]
         )  # fmt: skip
         if self.csv_header is None:
             line = pl.concat_str([pl.lit('{"sequenceNumber":"'), seq, pl.lit('",'), pl.col("body")])
@@ -169,7 +170,13 @@ class FileCutter:
             if self.csv_header is None:
                 rows_sha.update(b"\n")  # the row lines' own line end
             write_atomic(path, data)
-            meta = {"file": name, "sha256": digest, "rows": count, "default_expiry": default, "ledger_rows": []}
+            meta = {
+                "file": name,
+                "sha256": digest,
+                "rows": count,
+                "default_expiry": default,
+                "ledger_rows": [],
+            }
             sidecar = ENCODE(meta)[: -len("[]}")] + ledger_rows + "}"
             # No fsync: a lost or stale sidecar is noticed (sha256) and the file itself is read instead.
             write_atomic(path.with_name(ledger_rows_name(name)), sidecar.encode("utf-8") + b"\n", sync=False)
@@ -183,13 +190,6 @@ class FileCutter:
             )
 
         return self._io.submit(persist)
-
-
-def _json(name: str) -> pl.Expr:
-    """A text column as JSON strings (the sidecar's order ids, keys and expiries)."""
-    from flex_provider.batch.encode import _escaped
-
-    return _escaped(name)
 
 
 def remove_stale(out_dir: Path, names: FileNames, first_number: int, keep: set[str]) -> None:
