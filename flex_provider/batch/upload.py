@@ -9,6 +9,7 @@ next run uploads again (the server-side size check makes that a no-op when it ha
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -17,6 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from flex_provider.hooks.sftp import FlexSftpHook, UploadResult
+
+
+#: Ledger calls in flight at once on a server database (each waits on a round trip or a commit).
+RECORD_WORKERS = 8
 
 
 @dataclass
@@ -53,6 +58,7 @@ def ship_pipelined(
     """
     outcome = ShipOutcome()
     by_name: dict[str, ShipPlan] = {}
+    lock = threading.Lock()
 
     def land(result: UploadResult) -> None:
         plan = by_name[result.name]
@@ -60,21 +66,23 @@ def ship_pipelined(
             ledger.mark_reuploaded(result.name, result.size, result.sha256)
         else:
             ledger.mark_uploaded(result.name, result.size, result.sha256)
-        if result.status == "uploaded":
-            outcome.uploaded.append(result.name)
-            outcome.rows += plan.rows
-        else:
-            outcome.skipped.append(result.name)
+        with lock:
+            if result.status == "uploaded":
+                outcome.uploaded.append(result.name)
+                outcome.rows += plan.rows
+            else:
+                outcome.skipped.append(result.name)
 
-    # Recording is a few round trips and a commit a file: on a server database several files are
-    # recorded at once (SQLite takes one writer at a time, so it records them one by one).
+    # Recording and marking are a few round trips and a commit a file: on a server database several
+    # files are recorded (and marked) at once; SQLite takes one writer at a time, so one by one there.
     engine = getattr(ledger, "engine", None)
-    workers = 1 if engine is None or engine.dialect.name == "sqlite" else max(1, channels)
+    workers = 1 if engine is None or engine.dialect.name == "sqlite" else RECORD_WORKERS
     with (
         hook.open_uploader(channels=channels, transform_first_line=transform_first_line) as uploader,
-        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="flex-ledger-record") as pool,
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="flex-ledger") as pool,
     ):
         recording: dict[Future[bool], ShipPlan] = {}
+        marking: list[Future[None]] = []
         for plan in plans:
             by_name[plan.name] = plan
             if plan.record is None:
@@ -86,9 +94,12 @@ def ship_pipelined(
             if done.result():
                 uploader.submit(plan.path)
             else:
-                outcome.skipped.append(plan.name)
-            for result in uploader.finished():
-                land(result)
-        for result in uploader.wait_all():
-            land(result)
+                with lock:
+                    outcome.skipped.append(plan.name)
+            marking += [pool.submit(land, r) for r in uploader.finished()]
+        marking += [pool.submit(land, r) for r in uploader.wait_all()]
+        for mark in marking:
+            mark.result()
+    outcome.uploaded.sort()
+    outcome.skipped.sort()
     return outcome
