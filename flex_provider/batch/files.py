@@ -24,6 +24,9 @@ from flex_provider.models.batch import BatchHeader, ManifestEntry
 
 log = logging.getLogger(__name__)
 
+#: Files built but not yet on disk (each at most 2000 rows, ~1 MB): the I/O threads' queue.
+_IN_FLIGHT = 6
+
 
 @dataclass(frozen=True)
 class FileNames:
@@ -74,8 +77,8 @@ class FileCutter:
         self.default_expiry = default_expiry
         self.csv_header = csv_header
         self._writes: list[Future[ManifestEntry]] = []
-        # One I/O thread: hashing (hashlib), writing and fsync release the GIL while the next file is built.
-        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flex-batch-files")
+        # I/O threads: hashing (hashlib), writing and fsync release the GIL while the next file is built.
+        self._io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="flex-batch-files")
         self._pending: list[pl.DataFrame] = []
         self._pending_rows = 0
 
@@ -127,8 +130,8 @@ class FileCutter:
         self._pending = [rest] if rest.height else []
         self._pending_rows = rest.height
         self._writes.append(self._write(rows))
-        if len(self._writes) >= 3:  # at most two files in memory waiting for the disk
-            self._writes[-3].result()
+        if len(self._writes) > _IN_FLIGHT:  # a bounded number of files in memory waiting for the disk
+            self._writes[-_IN_FLIGHT - 1].result()
 
     def _write(self, rows: pl.DataFrame) -> Future[ManifestEntry]:
         """Build file ``n``'s bytes; hashing, writing and fsync run in the I/O thread meanwhile."""
