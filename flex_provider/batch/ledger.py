@@ -185,9 +185,7 @@ def _copy_text(value: Any) -> str:
     return text
 
 
-def copy_rows(
-    conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
-) -> int | None:
+def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int | None:
     """
     COPY ``rows`` into ``table`` on PostgreSQL through the connection's driver; returns the row count.
 
