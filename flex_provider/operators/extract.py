@@ -77,7 +77,7 @@ class WriteBatchOperator(BaseOperator):
         flex_conn_id: str = FLEX_CONN_ID,
         mid: str | None = None,
         rows_per_file: int = 2000,
-        chunk_size: int = 50_000,
+        chunk_size: int = 20_000,
         row_limit: int | str | None = None,
         expiry_days: int = 21,
         file_format: str = "json",
