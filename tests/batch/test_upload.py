@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +77,6 @@ class _Ledger:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
-        self.lock = threading.Lock()
 
     def mark_uploaded(self, name: str, size: int, sha256: str | None) -> None:
         self.calls.append(("uploaded", name))
