@@ -53,6 +53,8 @@ FLEX_CONN_ID = "flex_bench_api"  # the sandbox: the ship task fetches its bearer
 EXTRACT_SQL_FILE = Path(__file__).resolve().parent.parent / "dags" / "sql" / "extract_declined_mit.sql"
 WINDOW = {"window_start": "2026-11-24T00:00:00Z", "window_end": "2026-11-25T00:00:00Z"}
 TARGET = 1.5
+#: ours (every check, the ledger, the token) against the hand-written day-one pandas task (no checks)
+PANDAS_TARGET = 0.5
 
 
 def extract_query() -> str:
@@ -179,6 +181,85 @@ def run_baseline(db: PgDatabase, sshd: Any, work: Path, n_files: int) -> dict[st
         "bytes": csv_path.stat().st_size,
         **stages,
     }
+
+
+# --- second baseline: the hand-written day-one task (child process) -------------------------------
+
+#: What a data team maps by hand on day one: flat column -> (object, key) of the request body.
+HAND_NESTING = {
+    "order_id": (None, "orderId"), "is_mit": (None, "isMIT"), "is_recurring": (None, "isRecurring"),
+    "customer_ip": (None, "customerIp"), "sense_key": (None, "senseKey"),
+    "transaction_id": ("transaction", "id"), "amount_cents": ("transaction", "amount"),
+    "currency": ("transaction", "currency"), "declined_at": ("transaction", "timestampUtc"),
+    "response_code": ("transaction", "responseCode"), "response_description": ("transaction", "responseDescription"),
+    "response_status": ("transaction", "responseStatus"), "response_code_source": ("transaction", "responseCodeSource"),
+    "processor_name": ("transaction", "processorName"), "avs_result_code": ("transaction", "avsResultCode"),
+    "cvv_result_code": ("transaction", "cvvResultCode"), "dynamic_descriptor": ("transaction", "dynamicDescriptor"),
+    "payer_id": ("payer", "id"), "payer_email": ("payer", "email"), "payer_phone": ("payer", "phone"),
+    "billing_first_name": ("billingInformation", "firstName"), "billing_last_name": ("billingInformation", "lastName"),
+    "billing_phone": ("billingInformation", "phone"), "billing_country": ("billingInformation", "country"),
+    "billing_country_code": ("billingInformation", "countryCode"),
+    "billing_address_line1": ("billingInformation", "addressLine1"), "billing_state": ("billingInformation", "state"),
+    "billing_city": ("billingInformation", "city"), "billing_zip_code": ("billingInformation", "zipCode"),
+    "card_token": ("paymentMethod", "cardNumber"), "card_holder_name": ("paymentMethod", "holderName"),
+    "card_type": ("paymentMethod", "cardType"), "card_brand": ("paymentMethod", "cardBrand"),
+    "card_bin": ("paymentMethod", "cardBinNumber"), "card_last4": ("paymentMethod", "cardLast4Digits"),
+    "exp_month": ("paymentMethod", "expirationMonth"), "exp_year": ("paymentMethod", "expirationYear"),
+    "subscription_id": ("subscription", "subscriptionId"), "subscription_interval": ("subscription", "interval"),
+    "subscription_price_cents": ("subscription", "price"), "subscription_currency": ("subscription", "currency"),
+    "payment_number": ("subscription", "paymentNumber"),
+}  # fmt: skip
+
+
+def pandas_child(db_url: str, out_dir: str) -> dict[str, Any]:
+    """
+    The task a data team writes by hand on day one: ``pandas.read_sql`` in chunks of 2000 -> nested dicts
+    -> ``json.dumps`` -> ``SFTPHook.store_file``, one file a chunk. No checks, no ledger, no token.
+    Timed, like ours, after Airflow's imports and before its own (pandas; ours pays for polars).
+    """
+    from airflow.providers.sftp.hooks.sftp import SFTPHook
+
+    started = time.perf_counter()
+    import pandas as pd
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_url)
+    hook = SFTPHook(ssh_conn_id=SFTP_CONN_ID)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = rows = 0
+    with engine.connect() as conn:
+        sql = text(Path(EXTRACT_SQL_FILE).read_text())
+        for number, frame in enumerate(pd.read_sql(sql, conn, params=WINDOW, chunksize=2000), start=1):
+            body = []
+            for seq, record in enumerate(frame.to_dict("records"), start=1):
+                row: dict[str, Any] = {"sequenceNumber": str(seq), "mid": MID, "isDeclined": True}
+                for column, value in record.items():
+                    parent, key = HAND_NESTING.get(column, (None, None))
+                    if key is None or value is None or pd.isna(value):
+                        continue
+                    (row if parent is None else row.setdefault(parent, {}))[key] = value
+                body.append(row)
+            name = f"evaluate_{MID}_{BUSINESS_DATE:%Y%m%d}_{number:04d}.json"
+            doc = {"fileType": "evaluate", "mid": MID, "businessDate": BUSINESS_DATE.isoformat(), "rows": body}
+            (out / name).write_text(json.dumps(doc, default=str))
+            hook.store_file(f"inbound/{name}", str(out / name))
+            files += 1
+            rows += len(body)
+    hook.close_conn()
+    return {"wall_s": time.perf_counter() - started, "files": files, "rows": rows, "peak_rss_mb": _peak_rss()}
+
+
+def _peak_rss() -> float:
+    from bench.common import self_peak_rss_mb
+
+    return self_peak_rss_mb()
+
+
+def run_pandas(db: PgDatabase, sshd: Any, work: Path) -> dict[str, Any]:
+    env = airflow_env(work)
+    env[f"AIRFLOW_CONN_{SFTP_CONN_ID.upper()}"] = sshd.conn_json()
+    return run_child_json([str(Path(__file__)), "--child-pandas", "--out-dir", str(work / "out"), "--db-url", db.url], env=env)
 
 
 # --- ours (child process) -----------------------------------------------------------------------
@@ -315,6 +396,9 @@ def measure(
         base = run_baseline(db, sshd, work / "baseline", ours["files"])
         log(f"ship baseline: {json.dumps(base)}")
         sshd.clear("inbound")
+        base["pandas"] = run_pandas(db, sshd, work / "pandas")
+        log(f"ship pandas baseline: {json.dumps(base['pandas'])}")
+        sshd.clear("inbound")
     return ours, base
 
 
@@ -323,16 +407,26 @@ def main() -> int:
     parser.add_argument("--child-ours", action="store_true", help=argparse_hidden())
     parser.add_argument("--out-dir", help=argparse_hidden())
     parser.add_argument("--limit", type=int, default=None, help=argparse_hidden())
-    parser.add_argument("--profile", default=None, help="write a pyinstrument HTML profile of ours here")
+    parser.add_argument("--child-pandas", action="store_true", help=argparse_hidden())
+    parser.add_argument("--db-url", help=argparse_hidden())
+    parser.add_argument("--profile", default=None, help="write a cProfile text profile (cumulative) of ours here")
     args = parser.parse_args()
+    if args.child_pandas:
+        print(json.dumps(pandas_child(args.db_url, args.out_dir)))
+        return 0
     if args.child_ours:
         if args.profile:
-            from pyinstrument import Profiler
+            import cProfile
+            import io
+            import pstats
 
-            with Profiler(interval=0.005) as prof:
-                data = ours_child(args.out_dir, args.limit)
-            Path(args.profile).write_text(prof.output_html())
-            Path(args.profile + ".txt").write_text(prof.output_text(unicode=False, color=False))
+            prof = cProfile.Profile()
+            prof.enable()
+            data = ours_child(args.out_dir, args.limit)
+            prof.disable()
+            out = io.StringIO()
+            pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(80)
+            Path(args.profile).write_text(out.getvalue())
         else:
             data = ours_child(args.out_dir, args.limit)
         print(json.dumps(data))
@@ -349,7 +443,16 @@ def main() -> int:
         target=TARGET,
         extra={"ours": ours, "baseline": base, "expected_files": expected_files},
     )
-    report([result], args.json_out)
+    pandas_result = BenchResult(
+        bench="ship-vs-pandas",
+        size=f"{n} rows / {ours['files']} files",
+        ours=ours["wall_s"],
+        baseline=base["pandas"]["wall_s"],
+        unit="s",
+        target=PANDAS_TARGET,
+        extra={"pandas": base["pandas"]},
+    )
+    report([result, pandas_result], args.json_out)
     floor = ours["floor"]["model_validate_s"]
     print(
         f"  floor ship: pydantic validating the {ours['floor']['rows']} shipped rows alone takes {floor:.3f} s"

@@ -1,4 +1,11 @@
-"""The SFTP batch channel: file writer, delivery ledger, outbound-file parser."""
+"""
+The SFTP batch channel: file writer, delivery ledger, outbound-file parser.
+
+The writer works on whole columns: ``source`` (the extract as Arrow), ``columns`` (the row layout read
+from the request models), ``coerce`` (casts), ``checks`` (the rules), ``reasons`` (the reject list),
+``encode`` (JSON and CSV rows), ``files`` (cutting and writing), ``manifest`` (what is read back),
+``upload`` (the pipelined ship) and ``writer`` (``BatchWriter``, the public entry point).
+"""
 
 from __future__ import annotations
 

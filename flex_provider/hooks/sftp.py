@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from fnmatch import fnmatch
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import asyncssh
 import paramiko
@@ -31,6 +31,9 @@ from airflow.providers.sftp.hooks.sftp import SFTPHook, SFTPHookAsync
 from paramiko import SFTPClient
 
 from flex_provider.exceptions import FlexHostKeyMismatchError
+
+if TYPE_CHECKING:
+    from flex_provider.hooks.sftp_upload import ChannelUploader
 
 DEFAULT_INBOUND_DIR = "inbound"
 DEFAULT_OUTBOUND_DIR = "outbound"
@@ -195,6 +198,30 @@ class FlexSftpHook(SFTPHook):
             for local in local_paths:
                 results.append(self._upload_one(sftp, Path(local), target, transform_first_line))
         return results
+
+    def open_uploader(
+        self,
+        *,
+        channels: int = 4,
+        remote_dir: str | None = None,
+        transform_first_line: Callable[[str], str] | None = None,
+    ) -> ChannelUploader:
+        """
+        An uploader over ``channels`` SFTP channels of one SSH session (asyncssh, in a background
+        thread): ``with hook.open_uploader() as up: up.submit(path) ...; up.wait_all()``.
+
+        Same guarantees as :meth:`upload_files` (``.part`` + size check + ``posix-rename``, a final name
+        with the expected size is ``skipped``, line 1 replaced if asked, the ``host_key`` pin), with
+        ``channels`` files in flight while the caller prepares the next ones.
+        """
+        from flex_provider.hooks.sftp_upload import ChannelUploader
+
+        return ChannelUploader(
+            self,
+            channels=channels,
+            remote_dir=remote_dir or self.inbound_dir,
+            transform_first_line=transform_first_line,
+        )
 
     def _upload_one(
         self,

@@ -19,7 +19,7 @@ from flex_provider.operators.common import (
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-    from sqlalchemy import Connection
+    from sqlalchemy import Engine
 
 
 class WriteBatchOperator(BaseOperator):
@@ -27,8 +27,10 @@ class WriteBatchOperator(BaseOperator):
     Run a templated SQL query on the merchant DB and stream its rows into evaluate/transmit batch files.
 
     The query must return the flat source columns of docs/batch-files.md (``order_id``, ``amount_cents``,
-    ``currency``, ``card_token``...). Rows are fetched with a server-side cursor in chunks of
-    ``chunk_size`` and handed to :class:`~flex_provider.batch.writer.BatchWriter`; memory stays flat.
+    ``currency``, ``card_token``...). Rows are streamed as Arrow record batches (ADBC on PostgreSQL and
+    SQLite, a server-side cursor elsewhere) in chunks of ``chunk_size`` and handed to
+    :class:`~flex_provider.batch.writer.BatchWriter`, which checks and encodes them a column at a time;
+    memory stays flat.
     Orders the ledger already shipped on another business date are rejected (``already_shipped``); a
     rerun of the same day rebuilds the same files byte for byte, so the shipper skips them.
 
@@ -75,7 +77,7 @@ class WriteBatchOperator(BaseOperator):
         flex_conn_id: str = FLEX_CONN_ID,
         mid: str | None = None,
         rows_per_file: int = 2000,
-        chunk_size: int = 10_000,
+        chunk_size: int = 20_000,
         row_limit: int | str | None = None,
         expiry_days: int = 21,
         file_format: str = "json",
@@ -97,26 +99,14 @@ class WriteBatchOperator(BaseOperator):
         self.expiry_days = expiry_days
         self.file_format = file_format
 
-    def _chunks(self, conn: Connection) -> Iterator[list[dict[str, Any]]]:
-        from sqlalchemy import text
+    def _chunks(self, engine: Engine) -> Iterator[Any]:
+        """The query's rows as Arrow tables of ``chunk_size`` rows (ADBC on PostgreSQL and SQLite)."""
+        from flex_provider.batch.source import arrow_chunks
 
         limit = int(self.row_limit) if self.row_limit not in (None, "", "None") else None
-        result = conn.execution_options(stream_results=True, yield_per=self.chunk_size).execute(
-            text(_read_sql(self.sql)), dict(self.parameters or {})
+        return arrow_chunks(
+            engine, _read_sql(self.sql), dict(self.parameters or {}), chunk_rows=self.chunk_size, limit=limit
         )
-        keys = tuple(result.keys())
-        seen = 0
-        # Rows zipped with the column names: a RowMapping a row costs several times more.
-        for part in result.partitions(self.chunk_size):
-            rows = [dict(zip(keys, r)) for r in part]
-            if limit is not None and seen + len(rows) > limit:
-                rows = rows[: limit - seen]
-            seen += len(rows)
-            if rows:
-                yield rows
-            if limit is not None and seen >= limit:
-                break
-        result.close()
 
     def execute(self, context: Context) -> dict[str, Any]:
         from flex_provider.batch.ledger import FlexLedger
@@ -146,8 +136,7 @@ class WriteBatchOperator(BaseOperator):
         )
         engine = engine_for_conn(self.merchant_conn_id)
         try:
-            with engine.connect() as conn:
-                summary = writer.write(self._chunks(conn))
+            summary = writer.write(self._chunks(engine))
         finally:
             engine.dispose()
         self.log.info(

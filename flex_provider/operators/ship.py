@@ -25,8 +25,9 @@ class ShipBatchOperator(BaseOperator):
 
     Files the ledger marks ``uploaded`` or ``acknowledged`` are skipped. The others are recorded in the
     ledger (file and rows), a bearer token is fetched just before the upload (tokens live 10 minutes),
-    and all files go over one SSH connection as ``<name>.part`` + rename with the token written into
-    line 1. Each upload is recorded in the ledger right after it.
+    and the files go over ``channels`` SFTP channels of one SSH connection as ``<name>.part`` + rename
+    with the token written into line 1, while the ledger records the next ones. Each upload is
+    recorded in the ledger right after it.
 
     A file Flex rejected as a whole (its ack says ``REJECTED``: an expired or bad token, an unreadable
     file) is the one exception: it is uploaded again, from the same local file (checked against the
@@ -41,6 +42,7 @@ class ShipBatchOperator(BaseOperator):
     :param flex_conn_id: ``flex`` connection (for the token).
     :param sftp_conn_id: ``sftp`` connection of the exchange.
     :param transform_token: test hook: called with the bearer token before it goes into line 1.
+    :param channels: SFTP channels (uploads in flight) on the one SSH connection.
     """
 
     template_fields: Sequence[str] = ("manifest", "files", "ledger_conn_id", "flex_conn_id", "sftp_conn_id")
@@ -55,6 +57,7 @@ class ShipBatchOperator(BaseOperator):
         flex_conn_id: str = FLEX_CONN_ID,
         sftp_conn_id: str = SFTP_CONN_ID,
         transform_token: Callable[[str], str] | None = None,
+        channels: int = 4,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -64,16 +67,39 @@ class ShipBatchOperator(BaseOperator):
         self.flex_conn_id = flex_conn_id
         self.sftp_conn_id = sftp_conn_id
         self.transform_token = transform_token
+        self.channels = channels
+
+    @staticmethod
+    def _recorder(ledger: Any, manifest: Any, name: str, path: Path) -> Callable[[], bool]:
+        """Record one file and its rows in the ledger; False when a concurrent run uploaded it meanwhile."""
+        from flex_provider.batch.manifest import iter_batch_rows, read_ledger_rows
+
+        entry = next(e for e in manifest.files if e.name == name)
+
+        def record() -> bool:
+            state = ledger.record_file(
+                name,
+                business_date=manifest.business_date,
+                kind=manifest.kind,
+                mid=manifest.mid,
+                rows=entry.rows,
+                sha256=entry.sha256,
+                rows_sha256=entry.rows_sha256,
+            )
+            if state != "written":  # uploaded meanwhile by a concurrent run
+                return False
+            # The writer's sidecar (checked against the file's sha256) spares re-parsing every row.
+            rows_of_file = read_ledger_rows(path, entry.sha256)
+            ledger.record_rows(name, rows_of_file if rows_of_file is not None else iter_batch_rows(path))
+            return True
+
+        return record
 
     def execute(self, context: Context) -> dict[str, Any]:
         from flex_provider.batch.ledger import FlexLedger
+        from flex_provider.batch.manifest import first_line_transform, read_manifest
         from flex_provider.batch.outbound import sha256_file
-        from flex_provider.batch.writer import (
-            first_line_transform,
-            iter_batch_rows,
-            read_ledger_rows,
-            read_manifest,
-        )
+        from flex_provider.batch.upload import ShipPlan, ship_pipelined
 
         manifest_path = Path(self.manifest)
         manifest = read_manifest(manifest_path)
@@ -90,14 +116,19 @@ class ShipBatchOperator(BaseOperator):
             raise AirflowFailException(
                 f"Files neither in {manifest_path.name} nor rejected by Flex: {missing}"
             )
-        todo: list[tuple[str, int]] = []  # (name, rows)
+        plans: list[ShipPlan] = []
         resend: set[str] = set()
         skipped: list[str] = []
+        # One query for the day's file states instead of one a file.
+        states = {
+            f["name"]: f["state"]
+            for f in ledger.files_for_day(manifest.mid, manifest.kind, manifest.business_date)
+        }
         for name in wanted:
+            path = manifest_path.parent / name
             if name in rejected:
                 # Flex refused the whole file: send the same bytes again (a fresh token goes into line 1).
                 record = rejected[name]
-                path = manifest_path.parent / name
                 if not path.is_file() or sha256_file(path) != record["sha256"]:
                     raise AirflowFailException(
                         f"{name} was rejected by Flex ({record['ack_error']}) and must be uploaded again, but "
@@ -105,33 +136,17 @@ class ShipBatchOperator(BaseOperator):
                     )
                 self.log.warning("Uploading %s again: Flex rejected it (%s)", name, record["ack_error"])
                 resend.add(name)
-                todo.append((name, int(record["rows"])))
+                plans.append(ShipPlan(name, path, int(record["rows"]), resend=True))
                 continue
-            entry = by_name[name]
-            state = ledger.file_state(name)
-            if state in ("uploaded", "acknowledged"):
+            if states.get(name) in ("uploaded", "acknowledged"):
                 skipped.append(name)
                 continue
-            state = ledger.record_file(
-                name,
-                business_date=manifest.business_date,
-                kind=manifest.kind,
-                mid=manifest.mid,
-                rows=entry.rows,
-                sha256=entry.sha256,
-                rows_sha256=entry.rows_sha256,
+            plans.append(
+                ShipPlan(name, path, by_name[name].rows, record=self._recorder(ledger, manifest, name, path))
             )
-            if state != "written":  # uploaded meanwhile by a concurrent run
-                skipped.append(name)
-                continue
-            # The writer's sidecar (checked against the file's sha256) spares re-parsing every row.
-            path = manifest_path.parent / name
-            rows_of_file = read_ledger_rows(path, entry.sha256)
-            ledger.record_rows(name, rows_of_file if rows_of_file is not None else iter_batch_rows(path))
-            todo.append((name, entry.rows))
         uploaded: list[str] = []
         rows = 0
-        if todo:
+        if plans:
             from flex_provider.hooks.api import FlexApiHook
             from flex_provider.hooks.sftp import FlexSftpHook
 
@@ -141,22 +156,16 @@ class ShipBatchOperator(BaseOperator):
                 token = api.get_token(force_refresh=True)
             if self.transform_token is not None:
                 token = self.transform_token(token)
-            hook = FlexSftpHook(ssh_conn_id=self.sftp_conn_id)
-            results = hook.upload_files(
-                [manifest_path.parent / name for name, _ in todo],
+            # The ledger records file k+1 while file k uploads; each is marked as soon as it landed.
+            outcome = ship_pipelined(
+                plans,
+                hook=FlexSftpHook(ssh_conn_id=self.sftp_conn_id),
+                ledger=ledger,
                 transform_first_line=first_line_transform(token),
+                channels=self.channels,
             )
-            counts = dict(todo)
-            for res in results:
-                if res.name in resend:
-                    ledger.mark_reuploaded(res.name, res.size, res.sha256)
-                else:
-                    ledger.mark_uploaded(res.name, res.size, res.sha256)
-                if res.status == "uploaded":
-                    uploaded.append(res.name)
-                    rows += counts[res.name]
-                else:
-                    skipped.append(res.name)
+            uploaded, rows = outcome.uploaded, outcome.rows
+            skipped += outcome.skipped
         self.log.info(
             "Shipped %d file(s) (%d rows, %d sent again after a rejection); skipped %d already shipped",
             len(uploaded),
