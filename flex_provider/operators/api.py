@@ -63,33 +63,85 @@ class FlexEvaluateOperator(_FlexApiOperator):
 
     :param request: the /evaluate body (camelCase or snake_case keys). Without ``idempotencyKey`` the key is
         derived from (mid, orderId, "evaluate"), so a retry, a clear or a backfill sends the same key.
+    :param ledger_conn_id: when given, Flex's answer is recorded in that ledger as an ``evaluated`` event
+        (keyed by the idempotency key: a rerun adds nothing), so the reconcile sweep, refunds, cancels and
+        the projection know the order as they know a shipped batch row.
+    :param business_date: the order's business date in the ledger (templated; default: the transaction's
+        UTC date).
     :param flex_conn_id: the ``flex`` connection.
     """
 
-    template_fields: Sequence[str] = ("request", "flex_conn_id")
+    template_fields: Sequence[str] = ("request", "flex_conn_id", "ledger_conn_id", "business_date")
     template_fields_renderers: ClassVar[dict[str, str]] = {"request": "json"}
 
-    def __init__(self, *, request: Mapping[str, Any], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        request: Mapping[str, Any],
+        ledger_conn_id: str | None = None,
+        business_date: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.request = request
+        self.ledger_conn_id = ledger_conn_id
+        self.business_date = business_date
 
     def call(self, hook: FlexApiHook) -> dict[str, Any]:
         from flex_provider.models.api import EvaluateRequest
 
         body = dict(self.request)
         order_id = str(body.get("orderId") or body.get("order_id") or "")
+        mid = str(body.get("mid") or hook.settings.mid or "")
         if not (body.get("idempotencyKey") or body.get("idempotency_key")):
-            mid = str(body.get("mid") or hook.settings.mid or "")
             body["idempotencyKey"] = idempotency_key(mid, order_id, "evaluate")
-        response = hook.evaluate(EvaluateRequest.model_validate(body))
+        request = EvaluateRequest.model_validate(body)
+        response = hook.evaluate(request)
         self.log.info(
             "Evaluated order %s: %s (Flex order %s)", order_id, response.status, response.order_session_key
         )
+        if self.ledger_conn_id:
+            self._record(mid, order_id, request, response.order_session_key)
         return {
             "order_id": order_id,
             "order_session_key": response.order_session_key,
             "status": response.status,
         }
+
+    def _record(self, mid: str, order_id: str, request: Any, order_session_key: str | None) -> None:
+        """Flex took the order: an ``evaluated`` event, unique by the idempotency key."""
+        from datetime import date, datetime, timezone
+
+        from flex_provider.ledger import FlexLedger
+        from flex_provider.ledger.events import OrderEvent
+
+        tx = request.transaction
+        day = (
+            date.fromisoformat(str(self.business_date)[:10])
+            if self.business_date
+            else (tx.timestamp_utc or datetime.now(timezone.utc)).astimezone(timezone.utc).date()
+        )
+        ledger = FlexLedger(self.ledger_conn_id)
+        try:
+            ledger.append_events(
+                [
+                    OrderEvent(
+                        mid=mid,
+                        order_id=order_id,
+                        kind="evaluated",
+                        event_key=str(request.idempotency_key),
+                        status="SHIPPED",
+                        order_session_key=order_session_key,
+                        amount_minor=tx.amount,
+                        currency=tx.currency.upper(),
+                        flex_time=datetime.now(timezone.utc),
+                        business_date=day,
+                        expiry_at=request.expiry_date_utc,
+                    )
+                ]
+            )
+        finally:
+            ledger.engine.dispose()
 
 
 class FlexTransmitOperator(_FlexApiOperator):

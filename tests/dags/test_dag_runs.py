@@ -158,6 +158,29 @@ def test_reconcile_after_the_window(world: FlexWorld) -> None:
     assert Counter(o["status"] for o in world.orders() if o["flex_sent_at"] is not None) == final
 
 
+def _asset_events(name: str) -> list[dict]:
+    """Extras of the asset events Airflow recorded for one asset (the Assets page shows the same)."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        query = select(AssetEvent.extra).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+        return [dict(extra or {}) for extra in session.scalars(query.where(AssetModel.name == name))]
+
+
+def test_the_flow_is_on_the_assets_page(world: FlexWorld) -> None:
+    """Each hand-over emits an asset event whose counts add up to what the merchant DB says moved."""
+    batches = _asset_events("flex_evaluate_batches")
+    assert batches
+    shipped = world.scalar("SELECT COUNT(*) FROM orders WHERE flex_sent_at IS NOT NULL")
+    assert sum(e["shipped_events"] for e in batches) == shipped  # every order counted once, reruns add 0
+    assert sum(e["reject_events"] for e in batches) > 0
+    assert _asset_events("flex_acks")
+    assert _asset_events("flex_recovery_summary")
+    assert _asset_events("flex_transmit_batches")
+
+
 def test_order_action_refunds(world: FlexWorld) -> None:
     paid = [o for o in world.orders() if o["status"] == "PAID" and o["flex_order_id"]]
     assert len(paid) >= 2

@@ -132,17 +132,12 @@ def test_refunds_in_zero_and_three_decimal_currencies(
 
     from flex_provider.hooks.api import FlexApiHook
     from flex_provider.ledger.events import OrderEvent
+    from flex_provider.operators.api import FlexEvaluateOperator
     from tests.api.test_hook import PAST_WINDOW, approving_token, evaluate_body
 
     template = _paid(world)[3]
     order_id = f"{template['order_id']}-{currency.lower()}"
-    with FlexApiHook() as api:
-        body = evaluate_body(world.mid, order_id, token=approving_token(api))
-        body["expiryDateUtc"] = (world.sandbox.now() + timedelta(days=1)).isoformat().replace("+00:00", "Z")
-        body["transaction"].update(amount=amount, currency=currency)
-        flex_id = api.evaluate(body).order_session_key
-    world.sandbox.admin("POST", "/clock", {"advance_seconds": PAST_WINDOW})
-    # The merchant's own row of that payment (a copy of a shipped one, in the other currency) ...
+    # The merchant's own row of a declined payment in that currency (a copy of a shipped one, before Flex) ...
     with world.engine.begin() as conn:
         from sqlalchemy import MetaData
 
@@ -152,8 +147,25 @@ def test_refunds_in_zero_and_three_decimal_currencies(
         row = dict(conn.execute(select(t).where(t.c.id == template["id"])).mappings().one())
         # The generator COPYs explicit ids (the sequence never moved): take the next id by hand.
         row["id"] = conn.execute(select(func.max(t.c.id))).scalar_one() + 1
-        row.update(order_id=order_id, amount_cents=amount, currency=currency, refunded_amount_cents=0)
+        row.update({c: None for c in row if c.startswith("flex_")})
+        row.update(
+            order_id=order_id,
+            amount_cents=amount,
+            currency=currency,
+            refunded_amount_cents=0,
+            status="DECLINED",
+        )
         conn.execute(insert(t).values(**row))
+    # ... handed to Flex through the REST operator, which records Flex's answer in the ledger ...
+    with FlexApiHook() as api:
+        body = evaluate_body(world.mid, order_id, token=approving_token(api))
+    body["expiryDateUtc"] = (world.sandbox.now() + timedelta(days=1)).isoformat().replace("+00:00", "Z")
+    body["transaction"].update(amount=amount, currency=currency)
+    del body["idempotencyKey"]
+    flex_id = FlexEvaluateOperator(task_id="evaluate", request=body, ledger_conn_id="flex_ledger_db").execute(
+        {}
+    )["order_session_key"]
+    world.sandbox.admin("POST", "/clock", {"advance_seconds": PAST_WINDOW})
     # ... and Flex's outcome as its result file reports it (kind, keys and amounts are Flex's facts).
     world.ledger().append_events(
         [
