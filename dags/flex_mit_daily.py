@@ -120,14 +120,14 @@ with DAG(
         ledger_conn_id=LEDGER_CONN_ID,
         flex_conn_id=FLEX_CONN_ID,
         sftp_conn_id=SFTP_CONN_ID,
+        outlets=[EVALUATE_BATCHES],
+        post_execute=counts_to_outlets,  # one asset event per ship task, with the rows it uploaded
     ).expand(files=groups)
 
     record = RecordShipmentOperator(
         task_id="record_shipment",
         manifest="{{ ti.xcom_pull(task_ids='extract_declines')['manifest'] }}",
         ledger_conn_id=LEDGER_CONN_ID,
-        outlets=[EVALUATE_BATCHES],
-        post_execute=counts_to_outlets,  # the asset event carries the shipped and rejected counts
     )
 
     mark = FlexProjectOrdersOperator(

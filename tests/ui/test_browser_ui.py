@@ -60,8 +60,12 @@ class UiWorld:
     responses: list[tuple[str, bytes]] = field(default_factory=list)  # (url, body) the browser got
 
 
-def _rescued_order(sandbox: SandboxProcess, merchant_url: str) -> None:
-    """Evaluate one order with the approving test card, let the sandbox settle it, record it as PAID."""
+def _rescued_order(sandbox: SandboxProcess, merchant_url: str, ledger: FlexLedger) -> None:
+    """
+    Evaluate one order with the approving test card, let the sandbox settle it, and book it as the flow
+    would: Flex's facts in the ledger (evaluated, then its APPROVED result) and the merchant row PAID.
+    """
+    from flex_provider.ledger.events import OrderEvent
     from flex_provider.merchant.schema import orders, ts
 
     info = sandbox.info
@@ -73,6 +77,13 @@ def _rescued_order(sandbox: SandboxProcess, merchant_url: str) -> None:
         body["expiryDateUtc"] = (sandbox.now() + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
         key = hook.evaluate(body).order_session_key
     sandbox.advance(PAST_WINDOW)
+    facts = {"mid": info["mid"], "order_id": REFUND_ORDER, "order_session_key": key, "currency": "USD",
+             "amount_minor": REFUND_CENTS, "flex_time": sandbox.now()}
+    ledger.append_events([
+        OrderEvent(kind="evaluated", event_key=body["idempotencyKey"], status="SHIPPED",
+                   business_date=seed.DAY1, **facts),
+        OrderEvent(kind="result", event_key="result_ui.json:0", status="APPROVED", confirmation_id="C0NF", **facts),
+    ])
     engine = create_engine(merchant_url)
     with engine.begin() as conn:
         conn.execute(orders.insert(), [{
@@ -107,8 +118,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiWorld]:
     engine = create_engine(f"sqlite:///{merchant_db}")
     seed.seed_merchant(engine)
     engine.dispose()
-    _rescued_order(sandbox, f"sqlite:///{merchant_db}")
-    seed.seed_ledger(FlexLedger.from_url(f"sqlite:///{ledger_db}"), sandbox.info["mid"])
+    ledger = FlexLedger.from_url(f"sqlite:///{ledger_db}")
+    _rescued_order(sandbox, f"sqlite:///{merchant_db}", ledger)
+    seed.seed_ledger(ledger, sandbox.info["mid"])
     stack = AirflowStack(base / "airflow", port=port, dags_folder=REPO / "dags", extra_env={
         "AIRFLOW__FLEX__LEDGER_CONN_ID": "flex_ledger_db", "AIRFLOW__FLEX__MERCHANT_CONN_ID": "flex_merchant_db"})
     try:
