@@ -139,20 +139,7 @@ class OrderActions:
             log.info("Refund request %s was recorded before: sending it again unchanged", request_id)
         else:
             amount_minor = self._refund_amount(ref, amount)
-            self.ledger.append_events(
-                [
-                    _event(
-                        mid=self.mid,
-                        order_id=order_id,
-                        kind="refund_requested",
-                        event_key=f"{order_id}:{request_id}",
-                        order_session_key=ref.order_session_key,
-                        amount_minor=amount_minor,
-                        currency=ref.currency,
-                        detail=self._key("refund", ref, request_id),
-                    )
-                ]
-            )
+            self._record_request("refund", ref, request_id, amount_minor)
         assert ref.currency is not None  # _refund_amount or the stored request checked it
         key = self._key("refund", ref, request_id)
         try:
@@ -217,18 +204,7 @@ class OrderActions:
         if stored is None:
             if ref.status not in CANCELLABLE:
                 raise OrderActionError(f"Cannot cancel order {order_id!r} in status {ref.status}")
-            self.ledger.append_events(
-                [
-                    _event(
-                        mid=self.mid,
-                        order_id=order_id,
-                        kind="cancel_requested",
-                        event_key=f"{order_id}:{request_id}",
-                        order_session_key=ref.order_session_key,
-                        detail=self._key("cancel", ref, request_id),
-                    )
-                ]
-            )
+            self._record_request("cancel", ref, request_id, None)
         try:
             self.api.cancel(ref.order_session_key, idempotency_key=self._key("cancel", ref, request_id))
         except FlexBusinessError as exc:
@@ -243,6 +219,25 @@ class OrderActions:
         }
 
     # -- shared -----------------------------------------------------------------------------------
+
+    def _record_request(
+        self, operation: str, ref: OrderRef, request_id: str, amount_minor: int | None
+    ) -> None:
+        """A ``refund_requested`` / ``cancel_requested`` event, with the idempotency key it will send."""
+        self.ledger.append_events(
+            [
+                _event(
+                    mid=self.mid,
+                    order_id=ref.order_id,
+                    kind=f"{operation}_requested",
+                    event_key=f"{ref.order_id}:{request_id}",
+                    order_session_key=ref.order_session_key,
+                    amount_minor=amount_minor,
+                    currency=ref.currency if amount_minor is not None else None,
+                    detail=self._key(operation, ref, request_id),
+                )
+            ]
+        )
 
     def _request(self, order_id: str, kind: str, request_id: str) -> dict[str, Any] | None:
         """The stored request event of this order and request id (a retry), or None (a new request)."""
