@@ -1,4 +1,4 @@
-"""Light helpers the sample DAGs share: connection ids with env overrides, the business-day window."""
+"""Light helpers the sample DAGs share: the business-day window, the local batch folder, file groups."""
 
 from __future__ import annotations
 
@@ -6,12 +6,6 @@ import os
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
-
-#: Connection ids; each can be overridden by an environment variable of the same name in upper case.
-MERCHANT_CONN_ID = os.environ.get("FLEX_MERCHANT_CONN_ID", "flex_merchant_db")
-LEDGER_CONN_ID = os.environ.get("FLEX_LEDGER_CONN_ID", "flex_ledger_db")
-FLEX_CONN_ID = os.environ.get("FLEX_CONN_ID", "flex_default")
-SFTP_CONN_ID = os.environ.get("FLEX_SFTP_CONN_ID", "flex_sftp_default")
 
 
 def batch_root() -> Path:
