@@ -111,9 +111,19 @@ class FlexOutboundFileSensor(BaseSensorOperator):
         return PokeReturnValue(is_done=True, xcom_value=stable)
 
     def execute(self, context: Context) -> Any:
-        """Poke on the worker, or defer to :class:`FlexOutboundFileTrigger` when ``deferrable``."""
+        """
+        Poke on the worker, or, when ``deferrable``, look once and defer to
+        :class:`FlexOutboundFileTrigger` only if the files are not there yet.
+
+        Looking first spares a rerun (acks already there) the trip through the triggerer, and keeps a
+        trigger that would fire at once from racing the executor's report of the deferring attempt
+        (apache/airflow#71580: the scheduler then fails the resumed attempt).
+        """
         if not self.deferrable:
             return super().execute(context)
+        found = self.poke(context)
+        if isinstance(found, PokeReturnValue) and found.is_done:
+            return found.xcom_value
         self._defer()
 
     def _defer(self) -> None:

@@ -190,6 +190,25 @@ def _wait_backfill_done(
     )
 
 
+def _why_not_success(af: Airflow, meta: str, runs: list[dict]) -> str:
+    """The runs, their task instances not in success/skipped and the tail of those tasks' logs."""
+    bad = [r["run_id"] for r in runs if r["state"] != "success"]
+    if not bad:
+        return ""
+    tis = _meta_rows(
+        meta,
+        "SELECT run_id, task_id, map_index, state, try_number FROM task_instance WHERE dag_id = 'flex_mit_daily' "
+        "AND run_id = ANY(:runs) AND coalesce(state, 'none') NOT IN ('success', 'skipped') ORDER BY run_id, task_id",
+        runs=bad,
+    )
+    parts = [f"runs: {runs}", f"task instances: {tis}"]
+    for ti in tis:
+        for log in sorted((af.home / "logs").glob(f"dag_id=flex_mit_daily/run_id={ti['run_id']}/task_id={ti['task_id']}/**/*.log")):
+            parts.append(f"--- {log.relative_to(af.home)}\n{log.read_text(errors='replace')[-4000:]}")
+    parts.append("--- scheduler.log\n" + (af.home / "scheduler.log").read_text(errors="replace")[-3000:])
+    return "\n".join(parts)
+
+
 def test_backfill_three_days_ships_each_once_and_reruns_ship_nothing(
     setup: tuple[FlexWorld, Airflow, str],
 ) -> None:
@@ -199,7 +218,7 @@ def test_backfill_three_days_ships_each_once_and_reruns_ship_nothing(
     af.cli("backfill", "create", "--dag-id", "flex_mit_daily", *window, "--max-active-runs", "1")
     runs = _wait_backfill_done(af, meta, 1)
     assert [r["data_interval_start"].date() for r in runs] == world.days, runs
-    assert {r["state"] for r in runs} == {"success"}, runs
+    assert {r["state"] for r in runs} == {"success"}, _why_not_success(af, meta, runs)
     files = world.ledger_files()
     assert {f["business_date"] for f in files} == set(world.days)
     assert all(f["state"] == "acknowledged" for f in files)
@@ -217,7 +236,7 @@ def test_backfill_three_days_ships_each_once_and_reruns_ship_nothing(
     )  # fmt: skip
     runs = _wait_backfill_done(af, meta, 2)
     assert len(runs) == 3
-    assert {r["state"] for r in runs} == {"success"}, runs
+    assert {r["state"] for r in runs} == {"success"}, _why_not_success(af, meta, runs)
     assert world.ledger_files() == files
     assert world.upload_counts() == pickups
 

@@ -260,9 +260,18 @@ def _wait_workers_ready(af: Airflow, deadline: float) -> None:
         time.sleep(0.5)
 
 
-def _watch_run(af: Airflow, meta: _Meta, deadline: float) -> tuple[dict[str, Any], dict[str, list[str]]]:
-    """Poll the DAG's one run (recording each task state change) until it finishes."""
+def _watch_run(
+    af: Airflow, meta: _Meta, deadline: float, sandbox: SandboxProcess
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """
+    Poll the DAG's one run (recording each task state change) until it finishes.
+
+    Flex's batch processing is paused until the ack sensor has deferred (then resumed a few seconds
+    later): the sensor looks once before deferring, and the sandbox acks within a second, so without
+    the pause the acks would be there already and nothing would wait in the triggerer.
+    """
     seen: dict[str, list[str]] = {}
+    acks_held = True
     while True:
         af.check_alive()
         runs = meta.rows("SELECT * FROM dag_run WHERE dag_id = :d ORDER BY id", d=DAG_ID)
@@ -274,6 +283,10 @@ def _watch_run(af: Airflow, meta: _Meta, deadline: float) -> tuple[dict[str, Any
             states = seen.setdefault(key, [])
             if not states or states[-1] != str(ti["state"]):
                 states.append(str(ti["state"]))
+        if acks_held and "deferred" in seen.get("wait_for_acks", ()):
+            time.sleep(3)  # the deferring attempt's end reaches the scheduler before the trigger fires
+            sandbox.admin("POST", "/sftp/faults", {"paused": False}).raise_for_status()
+            acks_held = False
         if runs and runs[0]["state"] in ("success", "failed"):
             return runs[0], seen
         if time.monotonic() > deadline:
@@ -397,8 +410,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, day: date) -> Iterator[Clu
                     )  # fmt: skip
                 _wait_parsed(af, meta_db, timeout=max(1.0, deadline - time.monotonic()))
                 _wait_workers_ready(af, deadline)
+                sandbox.admin("POST", "/sftp/faults", {"paused": True}).raise_for_status()
                 af.cli("dags", "unpause", DAG_ID)
-                run, seen = _watch_run(af, meta, deadline)
+                run, seen = _watch_run(af, meta, deadline, sandbox)
                 tis = meta.rows(
                     "SELECT * FROM task_instance WHERE dag_id = :d AND run_id = :r ORDER BY start_date",
                     d=DAG_ID,

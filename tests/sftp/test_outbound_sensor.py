@@ -116,7 +116,7 @@ def ledger(monkeypatch):
 @pytest.mark.parametrize("sftp_server", ["sshd"], indirect=True)
 def test_sensor_defers_and_returns_new_files(exchange, ledger):
     out = exchange["outbound"]
-    for name in ("ack_old.json", "result_new.json", "result_old.json"):
+    for name in ("ack_old.json", "result_old.json"):
         (out / name).write_text("{}\n")
     ledger["flex_ledger"] = {"ack_old.json", "result_old.json", "ack_gone_long_ago.json"}
     sensor = FlexOutboundFileSensor(
@@ -128,13 +128,14 @@ def test_sensor_defers_and_returns_new_files(exchange, ledger):
         settle_interval=0.3,
     )
     with pytest.raises(TaskDeferred) as deferred:
-        sensor.execute({})
+        sensor.execute({})  # nothing new yet: the sensor looked once, then defers
     trigger = deferred.value.trigger
     assert isinstance(trigger, FlexOutboundFileTrigger)
     assert deferred.value.method_name == "execute_complete"
     # Only processed names still in the folder travel with the trigger.
     assert trigger.exclude == ["ack_old.json", "result_old.json"]
 
+    (out / "result_new.json").write_text("{}\n")
     event = asyncio.run(_first_event(trigger))
     assert sensor.execute_complete({}, event) == [_stat(out / "result_new.json")]
 
@@ -142,6 +143,24 @@ def test_sensor_defers_and_returns_new_files(exchange, ledger):
     ledger["flex_ledger"].add("result_new.json")
     with pytest.raises(TaskDeferred):
         sensor.execute_complete({}, event)
+
+
+@pytest.mark.parametrize("sftp_server", ["sshd"], indirect=True)
+def test_deferrable_sensor_returns_files_already_there_without_deferring(exchange, ledger):
+    """A rerun finds its acks in place: no trip through the triggerer (apache/airflow#71580 race)."""
+    out = exchange["outbound"]
+    (out / "ack_f1.json").write_text("{}\n")
+    (out / "ack_f0.json").write_text("{}\n")
+    ledger["flex_ledger"] = {"ack_f0.json"}
+    sensor = FlexOutboundFileSensor(
+        task_id="sense",
+        sftp_conn_id=exchange["conn_id"],
+        ledger_conn_id="flex_ledger",
+        expect=["ack_f1.json"],
+        deferrable=True,
+        settle_interval=0.1,
+    )
+    assert sensor.execute({}) == [_stat(out / "ack_f1.json")]
 
 
 @pytest.mark.parametrize("sftp_server", ["sshd"], indirect=True)
