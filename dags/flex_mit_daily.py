@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
+from airflow.sdk import DAG, Param, task
 
 from flex_provider.assets import ACKS, EVALUATE_BATCHES, counts_to_outlets
 from flex_provider.operators.batch import (
@@ -31,6 +31,7 @@ from flex_provider.operators.batch import (
     ShipBatchOperator,
 )
 from flex_provider.sensors.outbound import FlexOutboundFileSensor
+from flex_provider.timetables import FlexDailyTimetable
 
 MERCHANT_CONN_ID = os.environ.get("FLEX_MERCHANT_CONN_ID", "flex_merchant_db")
 LEDGER_CONN_ID = os.environ.get("FLEX_LEDGER_CONN_ID", "flex_ledger_db")
@@ -49,7 +50,8 @@ WINDOW = "ti.xcom_pull(task_ids='resolve_window')"
 with DAG(
     dag_id="flex_mit_daily",
     description="Ship the day's declined MIT payments to Flex (SFTP evaluate batches)",
-    schedule=CronDataIntervalTimetable("0 2 * * *", timezone="UTC"),
+    # Day windows ending 02:00 UTC; unpausing a DAG that never ran ships nothing until the next 02:00.
+    schedule=FlexDailyTimetable("0 2 * * *", timezone="UTC"),
     catchup=False,
     max_active_runs=1,
     default_args={"retries": RETRIES, "retry_delay": timedelta(minutes=2)},

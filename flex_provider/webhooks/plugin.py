@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 from airflow.plugins_manager import AirflowPlugin
 
+from flex_provider.timetables import FlexDailyTimetable
 from flex_provider.ui.app import create_ui_app, sources_from_airflow
 from flex_provider.webhooks.app import AirflowAssetNotify, WebhookSettings, create_app
 from flex_provider.webhooks.keys import WEBHOOK_SECRET, webhook_keys
@@ -70,6 +71,7 @@ class FlexWebhookPlugin(AirflowPlugin):
     """
 
     name = "flex"
+    timetables: ClassVar[list[type]] = [FlexDailyTimetable]  # custom timetables must come from a plugin
     fastapi_apps: ClassVar[list[dict[str, Any]]] = [
         {"app": create_app(settings_from_airflow), "url_prefix": "/flex", "name": "Flex webhooks"},
         {"app": create_ui_app(sources_from_airflow), "url_prefix": "/flex-ui", "name": "Flex view"},

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import date, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -103,8 +103,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FlexWorld,
     sandbox = SandboxProcess(base / "sandbox", ["--seed", "13"]).start()
     try:
         with fresh_database("flex_bf_meta") as meta, fresh_database("flex_bf_merchant") as merchant:
-            # Days ending the day before yesterday: unpausing the DAG lets the scheduler run the latest
-            # interval (yesterday) once on its own, and that day has no declines.
+            # Days ending the day before yesterday: the scheduler's own run of yesterday (after the
+            # backfills, the DAG has automated runs, so the latest finished interval runs) has no declines.
             world = FlexWorld(base, merchant, sandbox, mp, last_day_ago=2)
             world.generate(rows=45, bad_share=0.1, approved_share=0.0)
             dags = base / "dags"
@@ -130,6 +130,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FlexWorld,
                 _wait_parsed(af, meta)
                 # Backfill runs of a paused DAG stay queued.
                 af.cli("dags", "unpause", "flex_mit_daily")
+                _assert_unpause_runs_nothing_now(af, meta)
                 yield world, af, meta
             finally:
                 af.stop()
@@ -162,6 +163,21 @@ def _wait_parsed(af: Airflow, meta: str, timeout: float = 120) -> None:
             last_error = exc
         time.sleep(1)
     raise AssertionError(f"flex_mit_daily was not parsed in time ({last_error})")
+
+
+def _assert_unpause_runs_nothing_now(af: Airflow, meta: str) -> None:
+    """
+    The DAG never ran: unpausing it must not run its latest finished day at once (a real shipment the
+    user did not ask for). The scheduler creates a run once ``next_dagrun_create_after`` has passed.
+    """
+    rows = _meta_rows(
+        meta, "SELECT is_paused, next_dagrun_create_after FROM dag WHERE dag_id = 'flex_mit_daily'"
+    )
+    assert len(rows) == 1, rows
+    assert rows[0]["is_paused"] is False, rows
+    now = datetime.now(timezone.utc)
+    assert rows[0]["next_dagrun_create_after"] > now, rows  # the next 02:00 UTC boundary, not the last one
+    assert not _meta_rows(meta, "SELECT run_id FROM dag_run WHERE dag_id = 'flex_mit_daily'")
 
 
 def _backfill_runs(meta: str) -> list[dict[str, object]]:
