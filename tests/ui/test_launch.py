@@ -31,8 +31,68 @@ def _wait_for(log: Path, pattern: str, proc: subprocess.Popen[bytes], timeout: f
     raise AssertionError(f"{pattern!r} not printed within {timeout:.0f} s:\n{log.read_text(errors='replace')[-3000:]}")
 
 
+def _cmdline(proc: psutil.Process) -> str:
+    """A child's command line; '' for one that exited meanwhile (a short-lived helper, now a zombie)."""
+    try:
+        return " ".join(proc.cmdline())
+    except (psutil.ZombieProcess, psutil.NoSuchProcess):
+        return ""
+
+
+def _ledger_by_day(ledger_db: Path, mid: str) -> tuple[dict[str, dict[str, int]], dict[tuple[str, str], int]]:
+    """
+    What the ledger itself says, per business day: orders shipped, rescued, expired and still pending
+    (from ``flex_order_state``), and the rescued amount per (day, currency) in minor units.
+    """
+    import sqlite3
+
+    counts: dict[str, dict[str, int]] = {}
+    amounts: dict[tuple[str, str], int] = {}
+    with sqlite3.connect(ledger_db) as db:
+        rows = db.execute(
+            "SELECT business_date, status, currency, approved_minor FROM flex_order_state "
+            "WHERE mid = ? AND sent_at IS NOT NULL",
+            (mid,),
+        ).fetchall()
+    for day, status, currency, approved in rows:
+        day = str(day)[:10]
+        c = counts.setdefault(day, {"sent": 0, "rescued": 0, "expired": 0, "pending": 0})
+        c["sent"] += 1
+        if status in ("APPROVED", "REFUNDED"):
+            c["rescued"] += 1
+            amounts[(day, currency)] = amounts.get((day, currency), 0) + int(approved)
+        elif status == "EXPIRED":
+            c["expired"] += 1
+        elif status in ("SHIPPED", "SUBMITTED"):
+            c["pending"] += 1
+    return counts, amounts
+
+
+def _assert_view_equals_the_ledger(view: dict, ledger_db: Path, mid: str) -> None:
+    """The Flex view's recovery numbers (served from the merchant summary) equal the ledger's own."""
+    counts, amounts = _ledger_by_day(ledger_db, mid)
+    assert counts, "the demo shipped nothing"
+    shown: dict[str, dict[str, int]] = {}
+    shown_amounts: dict[tuple[str, str], int] = {}
+    for row in view["days"]:
+        c = shown.setdefault(row["business_date"], {"sent": 0, "rescued": 0, "expired": 0, "pending": 0})
+        c["sent"] += row["declines_sent"]
+        c["rescued"] += row["rescued_count"]
+        c["expired"] += row["expired"]
+        c["pending"] += row["pending"]
+        if row["rescued_count"]:
+            shown_amounts[(row["business_date"], row["currency"])] = row["rescued_amount_minor"]
+    assert shown == counts, (shown, counts)
+    assert shown_amounts == amounts, (shown_amounts, amounts)
+    assert sum(c["rescued"] + c["expired"] for c in counts.values()) > 0  # the demo settled some orders
+    assert view["errors"] == [], view["errors"]
+
+
 def test_launcher_serves_the_ui_on_loopback_and_stops_everything_on_ctrl_c(tmp_path: Path):
-    """The printed URL and password file, 127.0.0.1 only, stored + testable connections, Ctrl-C mid-run."""
+    """
+    The printed URL and password file, 127.0.0.1 only, stored + testable connections, the Flex view's
+    numbers equal to the ledger's on the demo data once the demo's runs are done, Ctrl-C stops all.
+    """
     port = free_port()
     work = tmp_path / "demo-ui"
     log = tmp_path / "launch.log"
@@ -75,11 +135,14 @@ def test_launcher_serves_the_ui_on_loopback_and_stops_everything_on_ctrl_c(tmp_p
         assert tested["status"] is True, tested
 
         children[:] = psutil.Process(proc.pid).children(recursive=True)
-        started = " ".join(" ".join(c.cmdline()) for c in children)
+        started = " ".join(_cmdline(c) for c in children)
         for component in ("api_server", "scheduler", "dag-processor", "triggerer", "flex_provider.sandbox serve"):
             assert component in started, component  # separate processes, not `airflow standalone`
-        _wait_for(log, r"flex_mit_daily for \d{4}-\d\d-\d\d \(scheduler run\)", proc, 60)
-        proc.send_signal(signal.SIGINT)  # Ctrl-C while the launcher waits for a DAG run
+        _wait_for(log, r"Demo runs done", proc, 420)
+        overview = httpx.get(f"http://127.0.0.1:{port}/flex-ui/api/overview", headers=headers, timeout=30)
+        assert overview.status_code == 200, overview.text[:500]
+        _assert_view_equals_the_ledger(overview.json(), work / "ledger.db", sandbox["mid"])
+        proc.send_signal(signal.SIGINT)  # Ctrl-C while the launcher keeps the UI up
         assert proc.wait(60) == 0
         time.sleep(1)
         alive = [c.pid for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
