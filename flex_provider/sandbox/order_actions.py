@@ -95,11 +95,9 @@ class OrderActionsMixin(IdempotencyMixin, ExpiryMixin):
 
     def cancel(self, mid: str, order_id: str, body: Any) -> tuple[int, dict[str, Any]]:
         """``POST /orders/{id}/cancel``: Draft/Processing/Capturerequired -> Cancelled, answers ``{}``."""
-        self.settle_due()
-        req, errors = parse(CancelRequest, body if body is not None else {})
-        if errors:
-            return 400, problem(400, errors)
-        assert isinstance(req, CancelRequest)
+        req = self._cancel_request(body)
+        if not isinstance(req, CancelRequest):
+            return req
         with self._lock:
             if self._order_row(self._conn, mid, order_id) is None:
                 return 404, problem(404, detail=f"Order {order_id} not found.")
@@ -107,11 +105,9 @@ class OrderActionsMixin(IdempotencyMixin, ExpiryMixin):
 
     def external_cancel(self, mid: str, external_order_id: str, body: Any) -> tuple[int, dict[str, Any]]:
         """``POST /orders/{externalOrderId}/external-cancel``: cancel the latest order with that merchant id."""
-        self.settle_due()
-        req, errors = parse(CancelRequest, body if body is not None else {})
-        if errors:
-            return 400, problem(400, errors)
-        assert isinstance(req, CancelRequest)
+        req = self._cancel_request(body)
+        if not isinstance(req, CancelRequest):
+            return req
         with self._lock:
             row = self._conn.execute(
                 "SELECT id FROM orders WHERE mid=? AND external_order_id=? ORDER BY seq DESC",
@@ -120,6 +116,15 @@ class OrderActionsMixin(IdempotencyMixin, ExpiryMixin):
         if row is None:
             return 404, problem(404, detail=f"No order with external order id {external_order_id}.")
         return self._cancel(mid, row["id"], req, body)
+
+    def _cancel_request(self, body: Any) -> CancelRequest | tuple[int, dict[str, Any]]:
+        """Settle due orders, then read a cancel body: the request, or the 400 answer to give."""
+        self.settle_due()
+        req, errors = parse(CancelRequest, body if body is not None else {})
+        if errors:
+            return 400, problem(400, errors)
+        assert isinstance(req, CancelRequest)
+        return req
 
     def _cancel(self, mid: str, order_id: str, req: CancelRequest, body: Any) -> tuple[int, dict[str, Any]]:
         def run(conn: sqlite3.Connection) -> tuple[int, dict[str, Any]]:
