@@ -5,9 +5,10 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Any
 
-from sqlalchemy import Table, create_engine, text
+from sqlalchemy import Table, text
 from sqlalchemy.engine import Connection, Engine
 
+from flex_provider.engines import sql_engine
 from flex_provider.ledger.schema import DDL_LOCK_KEY, ledger_marks, metadata
 
 
@@ -23,7 +24,7 @@ class LedgerBase:
         if engine is None:
             if conn_id is None:
                 raise ValueError("conn_id or engine is required")
-            engine = self._engine_for_connection(conn_id)
+            engine = sql_engine(conn_id)
         self.conn_id = conn_id
         self.engine = engine
         self._ready = False
@@ -31,22 +32,7 @@ class LedgerBase:
     @classmethod
     def from_url(cls, url: str, **engine_kwargs: Any) -> Any:
         """A ledger on a plain SQLAlchemy URL (tests, benchmarks, scripts)."""
-        return cls(engine=create_engine(url, **engine_kwargs))
-
-    @staticmethod
-    def _engine_for_connection(conn_id: str) -> Engine:
-        from airflow.sdk import BaseHook
-
-        conn = BaseHook.get_connection(conn_id)
-        if conn.conn_type == "sqlite":
-            # Works without the sqlite provider: the host (or schema) is the database file.
-            path = conn.host or conn.schema or ""
-            return create_engine(f"sqlite:///{path}" if path else "sqlite://")
-        hook = conn.get_hook()
-        get_engine = getattr(hook, "get_sqlalchemy_engine", None)
-        if get_engine is None:
-            raise ValueError(f"Connection {conn_id!r} ({conn.conn_type}) is not a SQL connection")
-        return get_engine()
+        return cls(engine=sql_engine(url, **engine_kwargs))
 
     def _ensure(self) -> None:
         if not self._ready:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -36,6 +36,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
+from flex_provider.sql_types import ID as _ID
+from flex_provider.utc import to_utc, utc_now
+
 BATCH_SIZE = 5000
 IN_CHUNK = 900  # bound parameters per IN (...) list; SQLite's old limit is 999
 #: Advisory-lock key that serializes the ledger's table creation on PostgreSQL ("flexddl" in ASCII).
@@ -43,7 +46,6 @@ DDL_LOCK_KEY = 0x666C6578_64646C
 FILE_STATES = ("written", "uploaded", "acknowledged")
 SHIPPED_STATES = ("uploaded", "acknowledged")
 
-_ID = BigInteger().with_variant(Integer, "sqlite")
 metadata = MetaData()
 
 batch_files = Table(
@@ -183,18 +185,9 @@ ledger_marks = Table(
 
 T = TypeVar("T")
 
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def utc(value: datetime | None) -> datetime | None:
-    """Aware UTC (SQLite hands back naive values; they are stored as UTC)."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+#: The provider's one "aware UTC" and "now" (flex_provider.utc), under the names the ledger modules use.
+utc = to_utc
+now = utc_now
 
 
 def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:

@@ -7,6 +7,8 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from flex_provider.utc import utc_text
+
 
 def batch_root() -> Path:
     """Local folder for batch files: ``$FLEX_BATCH_DIR``, else ``$AIRFLOW_HOME/flex_batches``."""
@@ -15,10 +17,6 @@ def batch_root() -> Path:
         return Path(root)
     home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
     return Path(home) / "flex_batches"
-
-
-def _utc_text(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def business_window(context: Any, *, kind: str = "evaluate") -> dict[str, Any]:
@@ -49,8 +47,8 @@ def business_window(context: Any, *, kind: str = "evaluate") -> dict[str, Any]:
     return {
         "business_date": day.isoformat(),
         "yyyymmdd": day.strftime("%Y%m%d"),
-        "window_start": _utc_text(start_dt),
-        "window_end": _utc_text(end_dt),
+        "window_start": utc_text(start_dt),
+        "window_end": utc_text(end_dt),
         "source": source,
         "dry_run": bool(params.get("dry_run", False)),
         "row_limit": int(row_limit) if row_limit not in (None, "") else None,

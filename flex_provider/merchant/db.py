@@ -1,49 +1,29 @@
-"""Small SQL helpers the batch operators share: an engine per Airflow connection, staging, SQL scripts."""
+"""Small SQL helpers the batch operators share: an engine per Airflow connection, staging, SQL scripts.
+
+``utc_text`` (from :mod:`flex_provider.utc`) stays importable from here.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
+
+from flex_provider.engines import sql_engine
+from flex_provider.utc import utc_text
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
+
+__all__ = ["engine_for_conn", "run_script", "same_database", "split_statements", "stage_rows",
+           "staging_table", "table_exists", "utc_text"]
 
 STAGE_BATCH = 5000
 
 
 def engine_for_conn(conn_id: str) -> Engine:
-    """SQLAlchemy engine of an Airflow SQL connection (``postgres``, ``sqlite``, or extra ``sqlalchemy_url``)."""
-    from airflow.sdk import BaseHook
-    from sqlalchemy import create_engine
-
-    conn = BaseHook.get_connection(conn_id)
-    extra = conn.extra_dejson or {}
-    if extra.get("sqlalchemy_url"):
-        return create_engine(str(extra["sqlalchemy_url"]))
-    if conn.conn_type == "sqlite":
-        path = conn.host or conn.schema or ""
-        if path.startswith("sqlite:"):
-            return create_engine(path)
-        return create_engine(f"sqlite:///{path}" if path else "sqlite://")
-    if conn.conn_type in ("postgres", "postgresql"):
-        from sqlalchemy.engine import URL
-
-        url = URL.create(
-            "postgresql+psycopg2",
-            username=conn.login or None,
-            password=conn.password or None,
-            host=conn.host or None,
-            port=conn.port or None,
-            database=conn.schema or None,
-        )
-        return create_engine(url, pool_pre_ping=True)
-    hook = conn.get_hook()
-    get_engine = getattr(hook, "get_sqlalchemy_engine", None)
-    if get_engine is None:
-        raise ValueError(f"Connection {conn_id!r} ({conn.conn_type}) is not a SQL connection")
-    return get_engine()
+    """SQLAlchemy engine of an Airflow SQL connection (see :func:`flex_provider.engines.sql_engine`)."""
+    return sql_engine(conn_id)
 
 
 def same_database(a: Engine, b: Engine) -> bool:
@@ -54,14 +34,6 @@ def same_database(a: Engine, b: Engine) -> bool:
         and (ua.host, ua.port, ua.database, ua.username) == (ub.host, ub.port, ub.database, ub.username)
         and ua.database not in (None, "", ":memory:")
     )
-
-
-def utc_text(value: datetime | None = None) -> str:
-    """An instant as ``YYYY-MM-DDTHH:MM:SSZ`` (sortable text on SQLite, parsed by PostgreSQL)."""
-    value = value or datetime.now(timezone.utc)
-    if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc)
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def split_statements(sql: str) -> list[str]:

@@ -11,7 +11,7 @@ text comparison is time order); dates are ``date`` / ``YYYY-MM-DD`` text.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -30,6 +30,8 @@ from sqlalchemy import (
     String,
     Table,
 )
+
+from flex_provider.utc import utc_text
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -197,9 +199,7 @@ def ddl(dialect: str = "postgresql") -> str:
 
 def ts(value: datetime) -> str:
     """Format an instant the way the schema stores it on SQLite (and PostgreSQL parses): ``...Z``."""
-    if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc)
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_text(value)
 
 
 def ds(value: date) -> str:

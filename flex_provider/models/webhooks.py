@@ -8,10 +8,12 @@ snake_case. Unknown fields are kept (``extra="allow"``) because Flex documents n
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from flex_provider.utc import to_utc
 
 #: Event name -> order status it implies. Other events are stored but do not move the order state.
 EVENT_STATUS: dict[str, str] = {
@@ -43,13 +45,6 @@ KNOWN_EVENTS: frozenset[str] = frozenset(
         "payout.updated",
     }
 )
-
-
-def to_utc(value: datetime) -> datetime:
-    """Return ``value`` as an aware UTC datetime (naive values are taken as UTC)."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
 
 
 class FlexWebhookEvent(BaseModel):

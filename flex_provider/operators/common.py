@@ -7,11 +7,12 @@ One place for each: the DAGs, operators and tests import these instead of spelli
 from __future__ import annotations
 
 import os
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
-from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
+
+from flex_provider.utc import parse_utc as as_utc_datetime
 
 MERCHANT_CONN_ID = "flex_merchant_db"
 LEDGER_CONN_ID = "flex_ledger_db"
@@ -25,18 +26,6 @@ def as_date(value: date | str) -> date:
     if isinstance(value, date):
         return value
     return date.fromisoformat(str(value)[:10])
-
-
-def as_utc_datetime(value: Any) -> datetime | None:
-    """A datetime from the DB (aware, naive UTC, or SQLite text), as aware UTC; None if unreadable."""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if not isinstance(value, datetime):
-        return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 def resolve_mid(mid: str | None, flex_conn_id: str) -> str:

@@ -26,7 +26,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from flex_provider.sandbox import schemas
 from flex_provider.sandbox.sense import WIDGET_PATH, static_text
-from flex_provider.sandbox.state import TEST_CARDS, SandboxState
+from flex_provider.sandbox.state import SandboxState
+from flex_provider.sandbox.vault import TEST_CARDS
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine

@@ -165,8 +165,9 @@ async def serve_async(
         processor = batches.BatchProcessor(state, sftp_root, accounts={SFTP_USER: merchant.mid})
         closers.append(processor)
         tasks.append(asyncio.create_task(processor.run(batch_poll_interval), name="batches"))
-        if hasattr(batches, "admin_router"):
-            routers.append(("/_sandbox/sftp", batches.admin_router(processor)))
+        from flex_provider.sandbox.batch_admin import admin_router
+
+        routers.append(("/_sandbox/sftp", admin_router(processor)))
 
     try:
         from flex_provider.sandbox import webhooks

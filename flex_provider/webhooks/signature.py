@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import format_datetime, parsedate_to_datetime
 
+from flex_provider.utc import to_utc
+
 SCHEME = "HMAC-SHA512"
 SIGNED_HEADERS = "x-fc-nonce;x-fc-date;host;x-fc-content-sha512"
 DEFAULT_TOLERANCE_SECONDS = 300
@@ -88,9 +90,7 @@ def compute_signature(key: bytes, nonce: str, date: str, host: str, body_hash: s
 
 def format_http_date(moment: datetime) -> str:
     """RFC 1123 date in GMT, e.g. ``Mon, 20 Mar 2023 17:16:40 GMT``."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return format_datetime(moment.astimezone(timezone.utc), usegmt=True)
+    return format_datetime(to_utc(moment), usegmt=True)
 
 
 def new_nonce() -> str:

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -43,7 +43,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.types import TypeDecorator
 
+from flex_provider.engines import url_from_connection as _sql_url
 from flex_provider.models.webhooks import STATUS_RANK, FlexWebhookEvent
+from flex_provider.sql_types import ID as _ID
+from flex_provider.utc import to_utc, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -65,16 +68,14 @@ class UTCDateTime(TypeDecorator):
     def process_bind_param(self, value: Any, dialect: Any) -> Any:
         if value is None:
             return None
-        value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        value = to_utc(value)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Any) -> Any:
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return to_utc(value)
 
-
-_ID = BigInteger().with_variant(Integer, "sqlite")
 
 metadata = MetaData()
 
@@ -138,33 +139,9 @@ class IngestResult:
     event_id: int | None = None
 
 
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def url_from_connection(conn: Any) -> URL | str:
-    """SQLAlchemy URL for an Airflow connection (postgres, sqlite, or extra ``sqlalchemy_url``)."""
-    extra = getattr(conn, "extra_dejson", None) or {}
-    if extra.get("sqlalchemy_url"):
-        return str(extra["sqlalchemy_url"])
-    conn_type = (conn.conn_type or "").lower()
-    if conn_type == "sqlite":
-        path = conn.host or conn.schema or ""
-        if path.startswith("sqlite:"):
-            return path
-        return f"sqlite:///{path}" if path else "sqlite://"
-    if conn_type in ("postgres", "postgresql"):
-        query = {k: str(extra[k]) for k in ("sslmode", "sslrootcert", "sslcert", "sslkey") if extra.get(k)}
-        return URL.create(
-            "postgresql+psycopg2",
-            username=conn.login or None,
-            password=conn.password or None,
-            host=conn.host or None,
-            port=conn.port or None,
-            database=conn.schema or None,
-            query=query,
-        )
-    return conn.get_uri()
+    """SQLAlchemy URL of an Airflow connection (:func:`flex_provider.engines.url_from_connection`, else its URI)."""
+    return _sql_url(conn) or conn.get_uri()
 
 
 def get_airflow_connection(conn_id: str) -> Any:
@@ -268,7 +245,7 @@ class WebhookStore:
         Raises :class:`NonceReplayError` (nothing written) when the nonce was already used, and any
         ``sqlalchemy.exc.DBAPIError`` when the database is unreachable.
         """
-        received_at = received_at or _utcnow()
+        received_at = received_at or utc_now()
         try:
             payload_text = raw_body.decode("utf-8")
         except UnicodeDecodeError:

@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from flex_provider.sandbox.state import OrderEvent, SandboxState
+from flex_provider.sandbox.order_store import OrderEvent
+from flex_provider.sandbox.state import SandboxState
 from tests.fixtures.sandbox import SandboxProcess
 
 APPROVE_CARD = "4000002760003184"

@@ -357,7 +357,7 @@ def test_faults_cut_session_and_slow_results(sftp_env: Env) -> None:
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
 
-    from flex_provider.sandbox.batches import admin_router
+    from flex_provider.sandbox.batch_admin import admin_router
 
     app = FastAPI()
     app.include_router(admin_router(sftp_env.processor), prefix="/_sandbox/sftp")
