@@ -9,7 +9,7 @@ Flex's official Node sample (shared/flex-api.md section 3.4) signs a POST like t
 
 The sandbox stands for Flex, so it must not borrow ``flex_provider.webhooks.signature``: a mistake there
 would then sign and verify alike and no test would notice. Fixed vectors in
-``tests/webhooks/test_signature_vectors.py`` hold both sides to the same hand-computed values.
+``tests/unit/webhooks/test_signature_vectors.py`` hold both sides to the same hand-computed values.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The ``flex`` connection type as the UI form sees it: a visible port, a masked webhook key, both read back."""
+"""``flex_provider.hooks.api.settings``: the port completes the base URL; the webhook key is read back."""
 
 from __future__ import annotations
 
@@ -7,21 +7,7 @@ import json
 import pytest
 from airflow.sdk import Connection
 
-from flex_provider.get_provider_info import get_provider_info
 from flex_provider.hooks.api import FlexConnectionSettings
-
-
-def _flex_type() -> dict:
-    return next(t for t in get_provider_info()["connection-types"] if t["connection-type"] == "flex")
-
-
-def test_port_is_shown_and_the_webhook_key_is_a_password_field_under_a_masked_name():
-    flex = _flex_type()
-    assert "port" not in flex["ui-field-behaviour"]["hidden-fields"]  # hidden, the UI's Test sends port 0
-    fields = flex["conn-fields"]
-    assert "webhook_subscriber_key" not in fields
-    assert fields["webhook_secret"]["schema"]["format"] == "password"
-    assert fields["tokenization_key"]["schema"]["format"] == "password"
 
 
 def _conn(host: str, port: int | None = None, **extra: str) -> Connection:

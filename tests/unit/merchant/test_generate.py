@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, text
 from flex_provider.merchant.generate import generate
 from flex_provider.merchant.schema import ddl
 
-SQL = Path(__file__).resolve().parents[2] / "dags" / "sql"
+SQL = Path(__file__).resolve().parents[3] / "dags" / "sql"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
