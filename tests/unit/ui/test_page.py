@@ -53,4 +53,5 @@ def test_the_chart_adds_the_currencies_of_a_day() -> None:
     titles = re.findall(r"<title>([\d-]+) (\w+): (\d+)</title>", svg)
     assert titles == [("2026-11-21", "rescued", "4"), ("2026-11-21", "expired", "3"), ("2026-11-21", "pending", "1"),
                       ("2026-11-21", "other", "2"), ("2026-11-22", "rescued", "3"), ("2026-11-22", "pending", "5")]
+    assert re.findall(r'text-anchor="middle">(\d+)</text>', svg) == ["10", "8"]  # declines sent per day
     assert "No recovery summary yet" in chart([])
