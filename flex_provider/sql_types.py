@@ -1,4 +1,4 @@
-"""Column types the provider's tables share (ledger, webhook store)."""
+"""Column types the provider's tables share (ledger, webhook store, the demo merchant DB)."""
 
 from __future__ import annotations
 

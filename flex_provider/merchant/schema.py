@@ -31,6 +31,7 @@ from sqlalchemy import (
     Table,
 )
 
+from flex_provider.sql_types import ID
 from flex_provider.utc import utc_text
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ FLEX_TO_MERCHANT: dict[str, str] = {
     "REFUNDED": "REFUNDED",
 }
 
-_ID = BigInteger().with_variant(Integer, "sqlite")
+_ID = ID
 _TS = DateTime(timezone=True).with_variant(String(20), "sqlite")
 _DATE = Date().with_variant(String(10), "sqlite")
 

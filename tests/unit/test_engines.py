@@ -11,13 +11,10 @@ import json
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.schema import CreateTable
 
 from flex_provider.engines import is_url, sql_engine
 from flex_provider.ledger import FlexLedger
 from flex_provider.merchant.db import engine_for_conn
-from flex_provider.sql_types import ID
 from tests.fixtures.postgres import _admin_connect
 
 BUILDERS = {"ledger": lambda conn_id: FlexLedger(conn_id).engine, "merchant": engine_for_conn, "factory": sql_engine}
@@ -84,14 +81,3 @@ def test_postgres_pool_survives_a_server_side_disconnect(who, pg_conn_id) -> Non
         assert c.execute(text("SELECT 1")).scalar() == 1
         assert c.execute(text("SELECT pg_backend_pid()")).scalar() != pid
     engine.dispose()
-
-
-def test_one_id_type_for_every_table() -> None:
-    from flex_provider.ledger import schema as ledger_schema
-    from flex_provider.webhooks import store as webhook_store
-
-    assert ledger_schema._ID is ID
-    assert webhook_store._ID is ID
-    table = webhook_store.events_table
-    assert "id BIGSERIAL NOT NULL" in str(CreateTable(table).compile(dialect=postgresql.dialect()))
-    assert "id INTEGER NOT NULL" in str(CreateTable(table).compile(dialect=sqlite.dialect()))
