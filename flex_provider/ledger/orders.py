@@ -306,7 +306,13 @@ def copy_csv(conn: Connection, table: str, columns: Sequence[str], tables: Itera
                     copy.write(chunk)
             return total[0]
         if hasattr(cur, "copy_expert"):  # psycopg2
-            cur.copy_expert(sql, _ChunkReader(chunks()))
+            reader = _ChunkReader(chunks())
+            try:
+                cur.copy_expert(sql, reader)
+            except Exception:
+                if reader.error is not None:  # the rows' own error (a malformed row), not psycopg2's wrap
+                    raise reader.error from None
+                raise
             return total[0]
     finally:
         cur.close()
@@ -318,6 +324,7 @@ class _ChunkReader(io.RawIOBase):
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self._chunks, self._rest, self._at = chunks, memoryview(b""), 0
+        self.error: BaseException | None = None
 
     def readable(self) -> bool:
         return True
@@ -328,6 +335,9 @@ class _ChunkReader(io.RawIOBase):
                 self._rest, self._at = memoryview(next(self._chunks)), 0
             except StopIteration:
                 return b""
+            except Exception as exc:
+                self.error = exc
+                raise
         end = len(self._rest) if size is None or size < 0 else self._at + size
         out = self._rest[self._at : end].tobytes()
         self._at += len(out)
