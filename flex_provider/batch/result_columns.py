@@ -143,7 +143,7 @@ def rows_to_block(rows: list[ResultRow]) -> pa.Table:
 
 
 def iter_result_blocks(
-    path: str | Path, block_lines: int = BLOCK_LINES
+    path: str | Path, block_lines: int | None = None
 ) -> tuple[ResultHeader, Iterator[pa.Table]]:
     """
     The envelope and a lazy iterator of blocks of a result file. The iterator raises
@@ -152,12 +152,13 @@ def iter_result_blocks(
     """
     from flex_provider.batch.outbound import iter_result_file
 
+    block_lines = block_lines or BLOCK_LINES
     path = Path(path)
     header, model_rows = iter_result_file(path)  # the envelope, checked by the model
     with path.open("rb") as fh:
         streamed = fh.readline().rstrip(b"\r\n").endswith(b'"rows":[')
     if not streamed:  # one JSON document: the model path reads it whole anyway
-        return header, (rows_to_block(c) for c in _chunks(model_rows, block_lines))
+        return header, _document_blocks(path.name, model_rows, block_lines)
     return header, _blocks(path, header, block_lines)
 
 
@@ -229,15 +230,31 @@ class _State:
             if has_row:
                 self.count += 1
                 rows.append(validated_row(self.name, ResultRow, row, self.count, self.number))
+                if not _fits(rows[-1]):
+                    where = f"bad row {self.count} (line {self.number})"
+                    raise MalformedOutboundFile(self.name, f"{where}: amount: beyond 64 bits")
         return rows_to_block(rows)
 
 
-def _chunks(rows: Iterator[ResultRow], size: int) -> Iterator[list[ResultRow]]:
+def _fits(row: ResultRow) -> bool:
+    """The model takes any integer; the ledger's columns hold 64 bits."""
+    return all(
+        getattr(row, f.name) is None or -(2**63) <= getattr(row, f.name) < 2**63
+        for f in FIELDS
+        if f.arrow == pa.int64()
+    )
+
+
+def _document_blocks(name: str, rows: Iterator[ResultRow], size: int) -> Iterator[pa.Table]:
+    from flex_provider.batch.outbound import MalformedOutboundFile
+
     chunk: list[ResultRow] = []
-    for row in rows:
+    for count, row in enumerate(rows, start=1):
+        if not _fits(row):
+            raise MalformedOutboundFile(name, f"bad row {count}: amount: beyond 64 bits")
         chunk.append(row)
         if len(chunk) >= size:
-            yield chunk
+            yield rows_to_block(chunk)
             chunk = []
     if chunk:
-        yield chunk
+        yield rows_to_block(chunk)
