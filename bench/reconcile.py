@@ -1,11 +1,15 @@
 """
 Reconcile bench: N result rows applied to the merchant's ``orders`` table in PostgreSQL.
 
-ours:     the provider's path, events -> state -> projection: (1) a result file (docs/batch-files.md, one row
-          a line) streamed into ``ResultRow``s and recorded with ``FlexLedger.apply_results`` (one COPY into
-          staging, ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` into ``flex_order_events``, one
-          set-based fold into ``flex_order_state``); (2) ``FlexProjectOrdersOperator`` staging the changed
-          states server-side and running ``dags/sql/project_orders.sql`` (one ``UPDATE orders ... FROM``).
+ours:     the provider's path, events -> state -> projection, as the DAG runs it once the file is downloaded:
+          (1) ``process_outbound_files`` (what ``FlexProcessOutboundOperator`` calls) on a result file
+          (docs/batch-files.md, one row a line): read column-wise, checked against the ``ResultRow`` model
+          (``flex_provider.batch.result_columns``), COPY into staging, ``INSERT ... SELECT ... ON CONFLICT
+          DO NOTHING`` into ``flex_order_events``, one set-based fold into ``flex_order_state``, the file
+          marked processed; (2) ``FlexProjectOrdersOperator`` staging the changed states server-side and
+          running ``dags/sql/project_orders.sql`` (one ``UPDATE orders ... FROM``).
+          (Until 2026-12 the bench fed ``apply_results`` itself and skipped the validation pass the DAG
+          made first; it now runs the DAG's function.)
 baseline: ``psql``: ``\\copy`` the same results (CSV) into a temp table + one ``UPDATE orders ... FROM`` with
           the same status mapping.
 
@@ -76,18 +80,16 @@ SELECT '{mid}', r.order_id, k.kind,
        k.status, CASE k.kind WHEN 'ack' THEN r.order_session_key END, k.at,
        CASE k.kind WHEN 'shipped' THEN r.idempotency_key END, r.business_date, r.file_name,
        CASE k.kind WHEN 'shipped' THEN r.expiry_date_utc END,
-       k.prefix || r.file_name || ':' || r.sequence_number
-         || CASE k.kind WHEN 'ack' THEN ':' || r.order_id || ':SUBMITTED' ELSE '' END, now()
+       k.prefix, now()
 FROM flex_batch_rows r
 CROSS JOIN (VALUES ('shipped', 'SHIPPED', TIMESTAMPTZ '2026-11-24 06:00:00+00',
-                    '112026-11-24T06:00:00.0000000SHIPPED   shipped:'),
+                    '112026-11-24T06:00:00.0000000SHIPPED   '),
                    ('ack', 'SUBMITTED', TIMESTAMPTZ '2026-11-24 07:00:00+00',
-                    '212026-11-24T07:00:00.0000001SUBMITTED ack:')) AS k(kind, status, at, prefix);
+                    '212026-11-24T07:00:00.0000001SUBMITTED ')) AS k(kind, status, at, prefix);
 INSERT INTO flex_order_state (mid, order_id, status, best_key, business_date, batch_file, sent_at, expiry_at,
                               order_session_key, refunded_minor, seq)
 SELECT '{mid}', order_id, 'SUBMITTED',
-       '212026-11-24T07:00:00.0000001SUBMITTED ack:' || file_name || ':' || sequence_number || ':' || order_id
-         || ':SUBMITTED',
+       '212026-11-24T07:00:00.0000001SUBMITTED ',
        business_date, file_name, TIMESTAMPTZ '2026-11-24 06:00:00+00', expiry_date_utc, order_session_key, 0, 0
 FROM flex_batch_rows;
 """
@@ -151,24 +153,6 @@ def make_results(n: int, work: Path) -> tuple[Path, Path]:
     return json_path, csv_path
 
 
-def iter_result_rows(path: Path) -> Any:
-    """Stream a result file one row a line (the layout the sandbox and Flex write), as ``ResultRow``s."""
-    from flex_provider.models.batch import ResultHeader, ResultRow
-
-    validate = ResultRow.model_validate_json
-    with path.open("rb") as fh:
-        first = fh.readline().rstrip(b"\r\n")
-        header = ResultHeader.model_validate_json(first[: -len(b',"rows":[')] + b"}")
-        for line in fh:
-            line = line.rstrip(b"\r\n")
-            if line.endswith(b","):
-                line = line[:-1]
-            if not line or line == b"]}":
-                continue
-            yield validate(line)
-    del header
-
-
 def reset(db: PgDatabase, n: int) -> None:
     conn = db.connect()
     conn.autocommit = True
@@ -192,6 +176,44 @@ def status_counts(db: PgDatabase) -> dict[str, int]:
         conn.close()
 
 
+def _start_profile() -> Any:
+    """``FLEX_BENCH_PROFILE=<path>``: cProfile ours, and log every SQL statement over 50 ms."""
+    import os
+
+    if not os.environ.get("FLEX_BENCH_PROFILE"):
+        return None
+    import cProfile
+    import time
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    def before(conn: Any, *_: Any) -> None:
+        conn.info.setdefault("flex_bench_t0", []).append(time.perf_counter())
+
+    def after(conn: Any, _cur: Any, stmt: str, *_: Any) -> None:
+        took = time.perf_counter() - conn.info["flex_bench_t0"].pop()
+        if took > 0.05:
+            log(f"sql {took:7.3f}s {' '.join(stmt.split())[:150]}")
+
+    event.listen(Engine, "before_cursor_execute", before)
+    event.listen(Engine, "after_cursor_execute", after)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    return profiler
+
+
+def _stop_profile(profiler: Any) -> None:
+    import os
+    import pstats
+
+    if profiler is None:
+        return
+    profiler.disable()
+    with open(os.environ["FLEX_BENCH_PROFILE"], "w", encoding="utf-8") as out:
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
+
+
 def measure(n: int) -> tuple[dict[str, Any], dict[str, Any]]:
     import os
 
@@ -209,6 +231,7 @@ def measure(n: int) -> tuple[dict[str, Any], dict[str, Any]]:
         )
         from bench._whatif import apply as apply_whatif
         from flex_provider.batch.ledger import FlexLedger
+        from flex_provider.batch.outbound import process_outbound_files
         from flex_provider.merchant.schema import create_schema
         from flex_provider.operators.batch import FlexProjectOrdersOperator
 
@@ -229,22 +252,14 @@ def measure(n: int) -> tuple[dict[str, Any], dict[str, Any]]:
         )
 
         reset(db, n)
-        profiler = None
-        if os.environ.get("FLEX_BENCH_PROFILE"):
-            from pyinstrument import Profiler
-
-            profiler = Profiler(interval=0.005)
-            profiler.start()
+        profiler = _start_profile()
         with timed() as t:
             with timed() as t1:
-                counts = ledger.apply_results(iter_result_rows(json_path), mid=MID, file_name=json_path.name)
+                summary = process_outbound_files([json_path], ledger, work / "quarantine")
+                counts = summary["results"]
             with timed() as t2:
                 applied = operator.execute(context={})  # type: ignore[arg-type]
-        if profiler is not None:
-            profiler.stop()
-            Path(os.environ["FLEX_BENCH_PROFILE"]).write_text(
-                profiler.output_text(unicode=False, color=False)
-            )
+        _stop_profile(profiler)
         ours = {
             "wall_s": t(),
             "ledger_events_and_state_s": t1(),

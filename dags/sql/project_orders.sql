@@ -44,10 +44,8 @@ FROM (
                       END AS reject_reason
     FROM flex_stage_orders
 ) s
-JOIN (SELECT order_id, MIN(id) AS first_id FROM orders
-      WHERE order_id IN (SELECT order_id FROM flex_stage_orders) GROUP BY order_id) f
-  ON f.order_id = s.order_id
-WHERE orders.id = f.first_id
+WHERE orders.order_id = s.order_id
+  AND NOT EXISTS (SELECT 1 FROM orders o2 WHERE o2.order_id = orders.order_id AND o2.id < orders.id)
   AND ((s.new_status IS NOT NULL AND orders.status <> s.new_status
         AND ((s.new_status = 'DECLINED' AND orders.status = 'PENDING_FLEX')
              OR (CASE s.new_status WHEN 'DECLINED' THEN 0 WHEN 'PENDING_FLEX' THEN 1 WHEN 'REFUNDED' THEN 3

@@ -5,7 +5,9 @@ Files are read line by line: line 1 is the envelope, then one row per line. A fi
 document in another layout (pretty-printed, or all on one line) is still accepted, read whole. A file
 that does not match the models is malformed: it raises :class:`MalformedOutboundFile`, and
 :func:`process_outbound_files` moves it to quarantine with a ``<name>.reason.txt`` and goes on.
-A file is validated completely before anything of it is applied, so a malformed file changes nothing.
+A file is applied in one transaction as it is read (result files column-wise,
+:mod:`flex_provider.batch.result_columns`); a malformed row raises and rolls it back, so a malformed file
+changes nothing.
 """
 
 from __future__ import annotations
@@ -65,6 +67,41 @@ def outbound_kind(name: str) -> str | None:
     return None
 
 
+def line_row(name: str, number: int, line: str, closed: bool) -> tuple[bool, Any, bool]:
+    """One line of a streamed file: (holds a row, the decoded row, closed after it); raises if malformed."""
+    text = line.strip()
+    if not text:
+        return False, None, closed
+    if closed:
+        raise MalformedOutboundFile(name, f"content after the closing ']}}' (line {number})")
+    if text == "]}":
+        return False, None, True
+    # A line is a row first: a row may itself end in "]}" (e.g. '"errors":[]}').
+    row, error = _loads(text.removesuffix(","))
+    if error is not None and text.endswith("]}"):  # the last row and the closing on one line
+        row, error = _loads(text[:-2].rstrip())
+        closed = error is None
+    if error is not None:
+        cut = "" if line.endswith("\n") else ", truncated"
+        raise MalformedOutboundFile(name, f"line {number} is not JSON ({error}{cut})")
+    return True, row, closed
+
+
+def validated_row(name: str, model: type[BaseModel], raw: Any, count: int, number: int) -> Any:
+    """``raw`` (the ``count``-th row, on line ``number``) through ``model``; raises if malformed."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise MalformedOutboundFile(name, f"bad row {count} (line {number}): {_describe(exc)}") from None
+
+
+def check_row_count(name: str, header: Any, count: int) -> None:
+    """The file holds as many rows as its envelope says (a REJECTED ack holds none)."""
+    expected = header.row_count
+    if not (isinstance(header, AckHeader) and header.status == "REJECTED") and count != expected:
+        raise MalformedOutboundFile(name, f"rowCount is {expected} but the file holds {count} rows")
+
+
 def _raw_rows(path: Path) -> tuple[dict[str, Any], Iterator[tuple[int, Any]]]:
     """Envelope dict (without ``rows``) and an iterator of (line number, decoded row)."""
     name = path.name
@@ -98,23 +135,9 @@ def _raw_rows(path: Path) -> tuple[dict[str, Any], Iterator[tuple[int, Any]]]:
         closed = False
         with fh:
             for number, line in enumerate(fh, start=2):
-                text = line.strip()
-                if not text:
-                    continue
-                if closed:
-                    raise MalformedOutboundFile(name, f"content after the closing ']}}' (line {number})")
-                if text == "]}":
-                    closed = True
-                    continue
-                # A line is a row first: a row may itself end in "]}" (e.g. '"errors":[]}').
-                row, error = _loads(text.removesuffix(","))
-                if error is not None and text.endswith("]}"):  # the last row and the closing on one line
-                    row, error = _loads(text[:-2].rstrip())
-                    closed = error is None
-                if error is not None:
-                    cut = "" if line.endswith("\n") else ", truncated"
-                    raise MalformedOutboundFile(name, f"line {number} is not JSON ({error}{cut})")
-                yield number, row
+                has_row, row, closed = line_row(name, number, line, closed)
+                if has_row:
+                    yield number, row
         if not closed:
             raise MalformedOutboundFile(name, "truncated: no closing ']}'")
 
@@ -135,15 +158,8 @@ def _iter_validated(
         count = 0
         for number, raw in raw_rows:
             count += 1
-            try:
-                yield row_model.model_validate(raw)
-            except ValidationError as exc:
-                raise MalformedOutboundFile(
-                    name, f"bad row {count} (line {number}): {_describe(exc)}"
-                ) from None
-        expected = header.row_count
-        if not (header_model is AckHeader and header.status == "REJECTED") and count != expected:
-            raise MalformedOutboundFile(name, f"rowCount is {expected} but the file holds {count} rows")
+            yield validated_row(name, row_model, raw, count, number)
+        check_row_count(name, header, count)
 
     return header, rows()
 
@@ -224,9 +240,11 @@ def process_outbound_files(
                 counts = ledger.apply_ack(ack)
                 summary["ack_rows"] += counts["rows"]
             else:
-                header = validate_result_file(path)  # pass 1: the whole file is sound
-                _header, rows = iter_result_file(path)  # pass 2: apply, streamed in batches
-                counts = ledger.apply_results(rows, mid=header.mid, file_name=name)
+                from flex_provider.batch.result_columns import iter_result_blocks
+
+                # One pass, one transaction: a malformed row raises mid-file and rolls it all back.
+                header, blocks = iter_result_blocks(path)
+                counts = ledger.apply_result_blocks(blocks, mid=header.mid, file_name=name)
                 summary["result_rows"] += counts["received"]
                 for key in ("applied", "ignored", "unknown"):
                     summary["results"][key] += counts[key]

@@ -27,7 +27,9 @@ kind                event_key                                    status
 
 Precedence (see ``flex_provider.ledger.state``) is encoded per event as ``sort_key``, a string whose
 maximum over an order's events is the winning status: rank, then source, then Flex time, then a tie
-order, then the status and the key itself (so the maximum never depends on arrival order).
+order, then the status (39 characters, fixed width). Events equal in all of these speak for the same
+status, so the maximum, and the status read from it, never depend on arrival order. (Keys stored before
+carried ``kind:event_key`` after the status; they compare the same on the first 39 characters.)
 """
 
 from __future__ import annotations
@@ -131,13 +133,19 @@ class OrderEvent(BaseModel):
 
 
 def sort_key_for(kind: str, status: str | None, flex_time: datetime | None, event_key: str) -> str | None:
-    """rank, source, Flex time, tie order, status, kind and key as one string whose maximum wins."""
+    """
+    rank, source, Flex time, tie order and status as one string whose maximum wins.
+
+    ``event_key`` is not part of it: it would only order events that speak for the same status, and it
+    made every event and state row ~100 bytes wider (a million-row result file writes both).
+    """
+    del event_key
     if status is None:
         return None
     rank, tie = STATUS_RANK[status]
     when = _time_text(flex_time) if flex_time is not None else _NO_TIME
     prio = SOURCE_PRIORITY.get(kind, 1)
-    return f"{rank}{prio}{when}{tie}{status:<{STATUS_WIDTH}}{kind}:{event_key}"[:400]
+    return f"{rank}{prio}{when}{tie}{status:<{STATUS_WIDTH}}"
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -251,3 +259,59 @@ def result_key(row: Any, file_name: str | None, index: int) -> str:
         return f"{file_name}:{index}"
     when = _time_text(row.timestamp_utc) if row.timestamp_utc else ""
     return f"{row.status}:{row.order_id}:{when}:{row.confirmation_id or ''}"
+
+
+def result_event_table(mid: str, block: Any, file_name: str, first_index: int) -> Any:
+    """
+    A block of result rows (``flex_provider.batch.result_columns``) as ``result`` events, column-wise:
+    the columns :data:`RESULT_EVENT_COLUMNS`, the same values :func:`result_tuple` gives row by row
+    (``tests/batch/test_result_columns.py`` compares them).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = block.num_rows
+    index = pa.array(range(first_index, first_index + n), type=pa.int64())
+    key = pc.binary_join_element_wise(f"{file_name}:", pc.cast(index, pa.string()), "")
+    key = pc.utf8_slice_codeunits(key, 0, 255)
+    status = block.column("status")
+    statuses = [s for s in STATUS_RANK if STATUS_RANK[s][0] >= 3]
+    at = pc.index_in(status, value_set=pa.array(statuses))
+    prio = SOURCE_PRIORITY.get("result", 1)
+    head = pc.take(pa.array([f"{STATUS_RANK[s][0]}{prio}" for s in statuses]), at)
+    tail = pc.take(pa.array([f"{STATUS_RANK[s][1]}{s:<{STATUS_WIDTH}}" for s in statuses]), at)
+    when = block.column("timestamp_utc")
+    when_text = pc.fill_null(pc.strftime(when, format="%Y-%m-%dT%H:%M:%S"), _NO_TIME)
+    sort_key = pc.binary_join_element_wise(head, when_text, tail, "")
+    constant = pa.array([mid] * n, type=pa.string()) if n else pa.array([], type=pa.string())
+    return pa.table(
+        {
+            "mid": constant,
+            "order_id": block.column("order_id"),
+            "kind": pa.array(["result"] * n, type=pa.string()),
+            "event_key": key,
+            "status": status,
+            "order_session_key": block.column("order_session_key"),
+            "confirmation_id": block.column("confirmation_id"),
+            "amount_minor": block.column("amount"),
+            "currency": block.column("currency"),
+            "flex_time": when,
+            "sort_key": sort_key,
+        }
+    )
+
+
+#: The event columns a result row fills (the others stay NULL).
+RESULT_EVENT_COLUMNS = (
+    "mid",
+    "order_id",
+    "kind",
+    "event_key",
+    "status",
+    "order_session_key",
+    "confirmation_id",
+    "amount_minor",
+    "currency",
+    "flex_time",
+    "sort_key",
+)

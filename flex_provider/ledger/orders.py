@@ -8,7 +8,8 @@ maximum before it), and a watermark on ``flex_order_state.seq`` never skips a co
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import io
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,8 +17,10 @@ from sqlalchemy import Column, MetaData, Table, func, select, text, update
 from sqlalchemy.engine import Connection
 
 from flex_provider.ledger.events import (
+    RESULT_EVENT_COLUMNS,
     OrderEvent,
     ack_events,
+    result_event_table,
     result_key,
     result_tuple,
     shipped_events,
@@ -62,9 +65,17 @@ class OrderBook(FileRegistry):
         return inserted
 
     def _append_in(
-        self, conn: Connection, rows: Iterable[Sequence[Any]], *, count_unknown: bool = False
+        self,
+        conn: Connection,
+        rows: Iterable[Sequence[Any]] | None,
+        *,
+        count_unknown: bool = False,
+        stage: Callable[[Connection], int] | None = None,
     ) -> tuple[int, dict[str, int]]:
-        """Stage rows (``EVENT_COLUMNS`` order), insert the new ones, fold; inside ``conn``'s transaction."""
+        """
+        Stage rows (``EVENT_COLUMNS`` order; or ``stage(conn)`` fills ``flex_tmp_events`` and returns its
+        count), insert the new ones, fold; inside ``conn``'s transaction.
+        """
         conn.execute(
             update(ledger_marks).where(ledger_marks.c.name == "append").values(value=ledger_marks.c.value + 1)
         )
@@ -75,17 +86,22 @@ class OrderBook(FileRegistry):
         staging_events.create(conn, checkfirst=True)
         conn.execute(staging_events.delete())
         try:
-            staged = copy_rows(conn, staging_events.name, EVENT_COLUMNS, rows)
+            if stage is not None:
+                staged: int | None = stage(conn)
+            else:
+                staged = copy_rows(conn, staging_events.name, EVENT_COLUMNS, rows or ())
             if staged is None:
+                rows = rows or ()
                 staged = 0
                 for batch in batches(rows, BATCH_SIZE):
                     conn.execute(
                         staging_events.insert(), [dict(zip(EVENT_COLUMNS, r, strict=True)) for r in batch]
                     )
                     staged += len(batch)
-            elif staged:
+            if staged and conn.dialect.name == "postgresql":
                 conn.exec_driver_sql(f"ANALYZE {staging_events.name}")
             if not staged:
+                staging_events.drop(conn)
                 return 0, {"orders": 0, "changed": 0, "changed_known": 0, "unknown": 0, "staged": 0}
             cols = ", ".join(EVENT_COLUMNS)
             inserted = conn.execute(
@@ -110,8 +126,13 @@ class OrderBook(FileRegistry):
                         )
                     ).scalar_one()
                 )
-        finally:
-            staging_events.drop(conn)
+        except BaseException:
+            # A failed PostgreSQL transaction takes no more statements (its rollback drops the table);
+            # SQLite's leftover is emptied by the next append.
+            if conn.dialect.name != "postgresql":
+                staging_events.drop(conn, checkfirst=True)
+            raise
+        staging_events.drop(conn)
         return inserted, counts
 
     def _append_shipped(self, conn: Connection, name: str, sent_at: datetime) -> None:
@@ -216,3 +237,108 @@ class OrderBook(FileRegistry):
             "ignored": received[0] - applied - unknown,
             "unknown": unknown,
         }
+
+    def apply_result_blocks(self, blocks: Iterable[Any], *, mid: str, file_name: str) -> dict[str, int]:
+        """
+        :meth:`apply_results` for a result file read column-wise
+        (:func:`flex_provider.batch.result_columns.iter_result_blocks`): the same events, staged a block at
+        a time (CSV COPY on PostgreSQL, streamed whatever the driver; ``executemany`` on SQLite).
+        A block that raises (a malformed row) rolls the whole file back.
+        """
+        received = [0]
+
+        def tables() -> Iterator[Any]:
+            for block in blocks:
+                yield result_event_table(str(mid), block, file_name, received[0] + 1)
+                received[0] += block.num_rows
+
+        def stage(conn: Connection) -> int:
+            staged = copy_csv(conn, staging_events.name, RESULT_EVENT_COLUMNS, tables())
+            if staged is None:
+                staged = 0
+                for table in tables():
+                    if table.num_rows:
+                        conn.execute(staging_events.insert(), table.to_pylist())
+                    staged += table.num_rows
+            return staged
+
+        with self._begin() as conn:
+            _, folded = self._append_in(conn, None, count_unknown=True, stage=stage)
+        applied, unknown = folded["changed_known"], folded.get("unknown_rows", 0)
+        return {
+            "received": received[0],
+            "applied": applied,
+            "ignored": received[0] - applied - unknown,
+            "unknown": unknown,
+        }
+
+
+def copy_csv(conn: Connection, table: str, columns: Sequence[str], tables: Iterable[Any]) -> int | None:
+    """
+    COPY Arrow tables (``columns``) into ``table`` as CSV, a table at a time, on PostgreSQL; returns the
+    row count, None (nothing consumed) without COPY. psycopg 3 writes each chunk; psycopg2 reads them
+    from a file-like object, so neither holds more than one chunk.
+    """
+    if conn.dialect.name != "postgresql":
+        return None
+    raw = conn.connection.dbapi_connection
+    if raw is None:
+        return None
+    import pyarrow.csv as pcsv
+
+    options = pcsv.WriteOptions(include_header=False, quoting_style="needed")
+    total = [0]
+
+    def chunks() -> Iterator[bytes]:
+        for t in tables:
+            total[0] += t.num_rows
+            if t.num_rows:
+                out = io.BytesIO()
+                pcsv.write_csv(t.select(list(columns)), out, write_options=options)
+                yield out.getvalue()
+
+    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)"
+    cur = raw.cursor()
+    try:
+        if hasattr(cur, "copy"):  # psycopg 3
+            with cur.copy(sql) as copy:
+                for chunk in chunks():
+                    copy.write(chunk)
+            return total[0]
+        if hasattr(cur, "copy_expert"):  # psycopg2
+            reader = _ChunkReader(chunks())
+            try:
+                cur.copy_expert(sql, reader)
+            except Exception:
+                if reader.error is not None:  # the rows' own error (a malformed row), not psycopg2's wrap
+                    raise reader.error from None
+                raise
+            return total[0]
+    finally:
+        cur.close()
+    return None
+
+
+class _ChunkReader(io.RawIOBase):
+    """A read-only file over an iterator of byte chunks (what psycopg2's ``copy_expert`` reads)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks, self._rest, self._at = chunks, memoryview(b""), 0
+        self.error: BaseException | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        while self._at >= len(self._rest):
+            try:
+                self._rest, self._at = memoryview(next(self._chunks)), 0
+            except StopIteration:
+                return b""
+            except Exception as exc:
+                self.error = exc
+                raise
+        end = len(self._rest) if size is None or size < 0 else self._at + size
+        out = self._rest[self._at : end].tobytes()
+        self._at += len(out)
+        return out

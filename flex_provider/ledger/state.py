@@ -9,7 +9,8 @@ as folding every event from scratch (what a replay does):
   rank SHIPPED(1) < SUBMITTED | REJECTED(2) < APPROVED | EXPIRED(3) < CANCELLED | REFUNDED(4) (final beats
   pending, a void/refund beats the outcome it voids); within a rank Flex's own read of the order (the
   sweep) beats files and webhooks, then the later Flex time wins, then SUBMITTED over REJECTED and
-  APPROVED over EXPIRED, then the event key. ``status`` is the status of that event, except that an
+  APPROVED over EXPIRED (events equal in all of that speak for the same status, so no key is needed
+  to break the tie). ``status`` is the status of that event, except that an
   APPROVED order whose confirmed refunds reach its approved amount is REFUNDED, and an order with only
   local rejects is LOCAL_REJECTED. A ``cancel_answered`` SUCCESS counts as CANCELLED (rank 4).
 * shipment (``business_date``, ``batch_file``, ``sent_at``, ``expiry_at``): the least over ``shipped``
