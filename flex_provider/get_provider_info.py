@@ -31,6 +31,7 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "Flex",
                 "python-modules": [
+                    "flex_provider.operators.acks",
                     "flex_provider.operators.api",
                     "flex_provider.operators.batch",
                     "flex_provider.operators.extract",
@@ -46,7 +47,11 @@ def get_provider_info() -> dict[str, Any]:
         "sensors": [
             {
                 "integration-name": "Flex",
-                "python-modules": ["flex_provider.sensors.order_status", "flex_provider.sensors.outbound"],
+                "python-modules": [
+                    "flex_provider.sensors.acks",
+                    "flex_provider.sensors.order_status",
+                    "flex_provider.sensors.outbound",
+                ],
             }
         ],
         "triggers": [
