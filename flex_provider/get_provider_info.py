@@ -54,6 +54,7 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        "notifications": ["flex_provider.notifications.oncall.FlexOnCallNotifier"],
         "triggers": [
             {
                 "integration-name": "Flex",
