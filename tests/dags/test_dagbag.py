@@ -69,3 +69,18 @@ def test_dag_files_read_no_environment_and_build_no_jinja_by_concatenation(name:
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
             parts = [n for n in (node.left, node.right) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
             assert not any("{{" in p.value or "}}" in p.value for p in parts), f"{name}:{node.lineno} builds Jinja"
+
+
+def test_howto_markers_pair_up_and_the_docs_name_each() -> None:
+    """Every ``# [START howto_...]`` has its ``# [END ...]`` after it in the same file; docs/dags.md names it."""
+    import re
+
+    docs = (DAGS.parent / "docs" / "dags.md").read_text()
+    found = []
+    for name in DAG_FILES:
+        text = (DAGS / name).read_text()
+        for marker in re.findall(r"# \[START (howto_\w+)\]", text):
+            assert text.index(f"# [START {marker}]") < text.index(f"# [END {marker}]"), (name, marker)
+            assert f"`{marker}`" in docs, f"docs/dags.md does not name {marker}"
+            found.append(marker)
+    assert len(found) == len(set(found)) >= 8
