@@ -69,7 +69,6 @@ with DAG(
         task_id="project_orders",
         sql="sql/project_orders.sql",
         summary_sql="sql/recovery_summary.sql",
-        trigger_rule="none_skipped",  # also after process_acks failed on a rejected file
     )
 
     ship >> record >> mark >> acks >> process >> project

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.http.notifications.http import HttpNotifier
+from airflow.sdk import BaseNotifier
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -80,30 +80,38 @@ def alert_payload(context: Context) -> dict[str, Any]:
     }
 
 
-class FlexOnCallNotifier(HttpNotifier):
+class FlexOnCallNotifier(BaseNotifier):
     """
     POST a JSON alert to the merchant's on-call endpoint when a task of a Flex DAG fails for good.
 
-    :class:`~airflow.providers.http.notifications.http.HttpNotifier` sends it (``http`` connection: base
-    URL, auth and headers live there); the body is :func:`alert_payload`. Use it as a task's (or the
-    DAG's ``default_args``) ``on_failure_callback``. A missing connection only logs a warning: an alert
-    must never hide the failure it reports.
+    Sends through apache-airflow-providers-http's
+    :class:`~airflow.providers.http.notifications.http.HttpNotifier` (``http`` connection: base URL, auth
+    and headers live there), built when the alert goes out so that parsing a DAG never loads the HTTP
+    stack; the body is :func:`alert_payload`. Use it as a task's (or the DAG's ``default_args``)
+    ``on_failure_callback``. A missing connection only logs a warning: an alert must never hide the
+    failure it reports.
 
-    :param http_conn_id: ``http`` connection of the on-call endpoint.
-    :param endpoint: path below the connection's base URL.
+    :param http_conn_id: ``http`` connection of the on-call endpoint (templated).
+    :param endpoint: path below the connection's base URL (templated).
     """
 
+    template_fields = ("http_conn_id", "endpoint")
+
     def __init__(self, *, http_conn_id: str = "flex_oncall", endpoint: str = "", **kwargs: Any) -> None:
-        super().__init__(http_conn_id=http_conn_id, endpoint=endpoint, method="POST", **kwargs)
+        super().__init__(**kwargs)
+        self.http_conn_id = http_conn_id
+        self.endpoint = endpoint
 
     def notify(self, context: Context) -> None:
-        """Send :func:`alert_payload` of this failure."""
+        """Send :func:`alert_payload` of this failure through ``HttpNotifier``."""
+        from airflow.providers.http.notifications.http import HttpNotifier
         from airflow.sdk.exceptions import AirflowNotFoundException
 
-        self.json = alert_payload(context)
+        payload = alert_payload(context)
+        sender = HttpNotifier(http_conn_id=self.http_conn_id, endpoint=self.endpoint, method="POST", json=payload)
         try:
-            super().notify(context)
+            sender.notify(context)
         except AirflowNotFoundException:
             self.log.warning("No connection %r: the on-call alert was not sent", self.http_conn_id)
             return
-        self.log.info("On-call alert sent for %s %s", self.json["dag_id"], self.json["business_date"])
+        self.log.info("On-call alert sent for %s %s", payload["dag_id"], payload["business_date"])
