@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
@@ -20,7 +19,8 @@ WHAT_TO_DO = {
     "failed": "The day did not finish; shipped rows are safe in the ledger and a rerun ships nothing "
     "twice. Read the task log, fix the cause, then clear the failed task.",
 }
-_FILE_NAME = re.compile(r"\b(?:evaluate|transmit|ack|result)_[A-Za-z0-9-]+_\d{8}_\d{4}\.(?:json|csv)\b")
+#: Batch and outbound file names, as the writer and Flex spell them (compiled when an alert is built).
+FILE_NAME = r"\b(?:evaluate|transmit|ack|result)_[A-Za-z0-9-]+_\d{8}_\d{4}\.(?:json|csv)\b"
 _MAX_MESSAGE = 2000
 
 
@@ -57,6 +57,8 @@ def alert_payload(context: Context) -> dict[str, Any]:
     card-number-like digits are masked and Airflow's secrets masker runs over it, so neither a secret nor
     card data reaches the endpoint.
     """
+    import re
+
     from airflow.sdk._shared.secrets_masker import redact as mask_secrets
 
     from flex_provider.pci import mask_pans
@@ -74,7 +76,7 @@ def alert_payload(context: Context) -> dict[str, Any]:
         "task_id": getattr(ti, "task_id", None),
         "business_date": _business_date(context),
         "kind": kind,
-        "files": sorted(set(_FILE_NAME.findall(message))),
+        "files": sorted(set(re.findall(FILE_NAME, message))),
         "message": message,
         "what_to_do": WHAT_TO_DO[kind],
     }
