@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, Param, task
 
+from flex_provider.notifications.oncall import FlexOnCallNotifier
 from flex_provider.operators.api import FlexCancelOperator, FlexRefundOperator
 from flex_provider.operators.project import FlexProjectOrdersOperator
 
@@ -22,6 +23,7 @@ with DAG(
     description="Refund or cancel one Flex order, then project it into the merchant's orders",
     schedule=None,
     catchup=False,
+    default_args={"on_failure_callback": FlexOnCallNotifier(http_conn_id="flex_oncall")},
     tags=["flex", "manual"],
     params={
         "order_id": Param("", type="string", minLength=1, title="Order id", description="Your order id."),
@@ -67,6 +69,7 @@ with DAG(
             raise ValueError("refund_partial needs an amount")
         return "refund"
 
+    # [START howto_operator_flex_refund]
     refund = FlexRefundOperator(
         task_id="refund",
         order_id="{{ params.order_id }}",
@@ -75,6 +78,7 @@ with DAG(
         reason="{{ params.reason or '' }}",
     )
     cancel = FlexCancelOperator(task_id="cancel", order_id="{{ params.order_id }}", request_id=REQUEST_ID)
+    # [END howto_operator_flex_refund]
 
     project = FlexProjectOrdersOperator(
         task_id="project_order",

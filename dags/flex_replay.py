@@ -9,14 +9,9 @@ CLI twin: ``python -m flex_provider.ledger replay --from 2026-11-01 --to 2026-11
 
 from __future__ import annotations
 
-import os
-
 from airflow.sdk import DAG, Param
 
 from flex_provider.operators.project import FlexReplayOrdersOperator
-
-MERCHANT_CONN_ID = os.environ.get("FLEX_MERCHANT_CONN_ID", "flex_merchant_db")
-LEDGER_CONN_ID = os.environ.get("FLEX_LEDGER_CONN_ID", "flex_ledger_db")
 
 with DAG(
     dag_id="flex_replay",
@@ -32,11 +27,11 @@ with DAG(
     },
     doc_md=__doc__,
 ) as dag:
+    # [START howto_operator_flex_replay]
     FlexReplayOrdersOperator(
         task_id="replay",
         date_from="{{ params.date_from }}",
         date_to="{{ params.date_to }}",
         order_ids="{{ params.order_ids | join(',') }}",
-        merchant_conn_id=MERCHANT_CONN_ID,
-        ledger_conn_id=LEDGER_CONN_ID,
     )
+    # [END howto_operator_flex_replay]

@@ -96,9 +96,14 @@ class Sandbox:
 
 
 def airflow_env(
-    home: Path, sandbox_info: dict[str, Any], merchant_db: Path, ledger_db: Path
+    home: Path, sandbox_info: dict[str, Any], merchant_db: Path, ledger_db: Path, *, expiry_days: int = 21
 ) -> dict[str, str]:
-    """Environment for every Airflow command of the demo (and the printed standalone command)."""
+    """
+    Environment for every Airflow command of the demo (and the printed standalone command).
+
+    Connections as ``AIRFLOW_CONN_*``, the provider's ``[flex]`` settings as ``AIRFLOW__FLEX__*``: Airflow's
+    own configuration mechanism, which the DAGs' operators read.
+    """
     conns = sandbox_info["airflow_connections"]
     return {
         "AIRFLOW_HOME": str(home),
@@ -109,9 +114,10 @@ def airflow_env(
         "AIRFLOW_CONN_FLEX_SFTP_DEFAULT": conns["flex_sftp_default"],
         "AIRFLOW_CONN_FLEX_MERCHANT_DB": json.dumps({"conn_type": "sqlite", "host": str(merchant_db)}),
         "AIRFLOW_CONN_FLEX_LEDGER_DB": json.dumps({"conn_type": "sqlite", "host": str(ledger_db)}),
-        "FLEX_BATCH_DIR": str(home.parent / "batches"),
-        "FLEX_ACK_POKE_SECONDS": "2",
-        "FLEX_ACK_TIMEOUT_SECONDS": "300",
+        "AIRFLOW__FLEX__BATCH_DIR": str(home.parent / "batches"),
+        "AIRFLOW__FLEX__ACK_POKE_INTERVAL": "2",
+        "AIRFLOW__FLEX__ACK_TIMEOUT": "300",
+        "AIRFLOW__FLEX__EXPIRY_DAYS": str(expiry_days),
     }
 
 
@@ -173,6 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=3, help="business days to ship (default 3)")
     parser.add_argument("--rows", type=int, default=300, help="declined payments in total (default 300)")
     parser.add_argument("--bad-share", type=float, default=0.04)
+    parser.add_argument("--expiry-days", type=int, default=21, help="rescue window in days (default 21)")
     parser.add_argument("--clock-speed", type=float, default=60.0, help="sandbox seconds per real second")
     parser.add_argument("--keep", action="store_true", help="keep an existing --dir instead of wiping it")
     args = parser.parse_args(argv)
@@ -209,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(
             f"Merchant DB {merchant_db}: {gen.declines} declines, {gen.approved} approved, bad rows {gen.bad}"
         )
-        env = airflow_env(home, sandbox.info, merchant_db, ledger_db)
+        env = airflow_env(home, sandbox.info, merchant_db, ledger_db, expiry_days=args.expiry_days)
         say("airflow db migrate")
         run_airflow(["db", "migrate"], env, log_path)
         summaries: list[dict[str, Any]] = []
@@ -217,12 +224,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             say(f"airflow dags test flex_mit_daily (business_date {day})")
             conf = json.dumps({"business_date": day.isoformat()})
             run_airflow(["dags", "test", "flex_mit_daily", "-c", conf], env, log_path)
-            manifest = Path(env["FLEX_BATCH_DIR"]) / "evaluate" / day.isoformat()
+            manifest = Path(env["AIRFLOW__FLEX__BATCH_DIR"]) / "evaluate" / day.isoformat()
             found = sorted(manifest.glob("manifest_*.json"))
             if found:
                 totals = json.loads(found[0].read_text())["totals"]
                 summaries.append({"day": day.isoformat(), **totals})
-        window = int(os.environ.get("FLEX_EXPIRY_DAYS", "21")) + 2
+        window = args.expiry_days + 2
         say(f"Fast-forwarding the sandbox clock {window} days (past every rescue window)")
         sandbox.admin("POST", "/clock", {"advance_seconds": window * 86400})
         sandbox.admin("POST", "/settle")
@@ -233,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         extracted = sum(s["extracted"] for s in summaries)
         rejected = sum(s["rejected"] for s in summaries)
         rejects_files = sorted(
-            str(p) for p in (Path(env["FLEX_BATCH_DIR"]) / "evaluate").glob("*/rejects_*.csv")
+            str(p) for p in (Path(env["AIRFLOW__FLEX__BATCH_DIR"]) / "evaluate").glob("*/rejects_*.csv")
         )
         print()
         print("Flex demo summary")

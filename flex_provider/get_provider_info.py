@@ -31,6 +31,7 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "Flex",
                 "python-modules": [
+                    "flex_provider.operators.acks",
                     "flex_provider.operators.api",
                     "flex_provider.operators.batch",
                     "flex_provider.operators.extract",
@@ -46,9 +47,14 @@ def get_provider_info() -> dict[str, Any]:
         "sensors": [
             {
                 "integration-name": "Flex",
-                "python-modules": ["flex_provider.sensors.order_status", "flex_provider.sensors.outbound"],
+                "python-modules": [
+                    "flex_provider.sensors.acks",
+                    "flex_provider.sensors.order_status",
+                    "flex_provider.sensors.outbound",
+                ],
             }
         ],
+        "notifications": ["flex_provider.notifications.oncall.FlexOnCallNotifier"],
         "triggers": [
             {
                 "integration-name": "Flex",
@@ -59,6 +65,125 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        "config": {
+            "flex": {
+                "description": "Settings of the Flex provider's operators, sensors and webhook receiver.",
+                "options": {
+                    "batch_dir": {
+                        "description": "Local folder for batch files, rejects and manifests (one subfolder "
+                        "per kind and business date). Every worker must see the same folder: the extract "
+                        "task writes the files another worker may ship.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "/opt/airflow/flex_batches",
+                        "default": "{AIRFLOW_HOME}/flex_batches",
+                    },
+                    "expiry_days": {
+                        "description": "Rescue window: days after the business date until the default "
+                        "expiryDateUtc of an evaluate row (Flex stops retrying after it).",
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": "21",
+                        "default": "21",
+                    },
+                    "ack_poke_interval": {
+                        "description": "Seconds between listings of the outbound folder while FlexAckSensor "
+                        "waits for Flex's acknowledgements.",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "30",
+                        "default": "30",
+                    },
+                    "ack_timeout": {
+                        "description": "Seconds FlexAckSensor waits for the acknowledgements of a run's "
+                        "uploads before it fails (the files stay uploaded; a rerun waits again).",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "3600",
+                        "default": "3600",
+                    },
+                    "merchant_conn_id": {
+                        "description": "SQL connection of the merchant database the Flex UI page reads.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "flex_merchant_db",
+                        "default": "flex_merchant_db",
+                    },
+                    "ledger_conn_id": {
+                        "description": "SQL connection of the ledger: the webhook receiver stores events there, the UI page "
+                        "reads it. Unset: the receiver needs webhook_db_url.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "flex_ledger_db",
+                        "default": None,
+                    },
+                    "webhook_conn_id": {
+                        "description": "Flex connection whose webhook_secret extra verifies webhook signatures.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "flex_default",
+                        "default": "flex_default",
+                    },
+                    "webhook_db_url": {
+                        "description": "SQLAlchemy URL of the webhook event store, instead of ledger_conn_id.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "postgresql://flex@db/ledger",
+                        "default": None,
+                    },
+                    "webhook_public_hosts": {
+                        "description": "Comma-separated Host headers the receiver accepts (its public names); empty: any.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "flex.example.com",
+                        "default": "",
+                    },
+                    "webhook_tolerance_seconds": {
+                        "description": "How far a webhook's signed date may be from now before it is refused.",
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": "300",
+                        "default": "300",
+                    },
+                    "webhook_max_body_bytes": {
+                        "description": "Largest webhook body accepted.",
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": "65536",
+                        "default": "65536",
+                    },
+                    "webhook_notify_asset": {
+                        "description": "Asset to emit an event for when webhooks arrive (starts flex_reconcile soon).",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "flex_webhook_events",
+                        "default": None,
+                    },
+                    "webhook_notify_api_url": {
+                        "description": "Airflow API the receiver posts that asset event to.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "http://airflow-apiserver:8080",
+                        "default": "http://127.0.0.1:8080",
+                    },
+                    "webhook_notify_username": {
+                        "description": "User for that API call.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "flex-webhooks",
+                        "default": None,
+                    },
+                    "webhook_notify_password": {
+                        "description": "Password for that API call.",
+                        "sensitive": True,
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": None,
+                        "default": None,
+                    },
+                },
+            }
+        },
         "connection-types": [
             {
                 "connection-type": "flex",

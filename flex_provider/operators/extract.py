@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, conf
 
 from flex_provider.operators.common import (
     FLEX_CONN_ID,
@@ -34,10 +35,21 @@ class WriteBatchOperator(BaseOperator):
     Orders the ledger already shipped on another business date are rejected (``already_shipped``); a
     rerun of the same day rebuilds the same files byte for byte, so the shipper skips them.
 
+    The operator works out its own business day: ``business_date`` when given, else the UTC day of the
+    run's ``data_interval_start`` (scheduled and backfill runs), else yesterday (UTC) for a manual run
+    without a data interval. The query gets ``:window_start`` and ``:window_end`` (that day's
+    ``[00:00, next 00:00)`` UTC, ISO text) besides ``parameters``.
+
     :param sql: SQL text or a ``.sql`` file (templated; bind parameters like ``:window_start``).
-    :param parameters: bind parameters for the query (templated).
-    :param business_date: the business date of the batch (templated, ``YYYY-MM-DD``).
-    :param out_dir: local folder for the files, rejects and manifest (templated).
+    :param parameters: more bind parameters for the query (templated); they win over the window's.
+    :param business_date: the business date of the batch (templated, ``YYYY-MM-DD``; ``""``, None and
+        ``"None"`` mean unset, e.g. ``"{{ params.business_date }}"`` of a run without the Param).
+    :param out_dir: local folder for the files, rejects and manifest (templated); default
+        ``<[flex] batch_dir>/<kind>/<business date>``.
+    :param dry_run: write the files, touch no ledger record, and map no ship task (``ship_groups`` is
+        empty): the run shows what would be sent (templated; ``"True"``/``"False"`` text is read).
+    :param ship_groups: split the files to ship into this many groups (pushed as XCom ``ship_groups``;
+        for a mapped ship step). Constant, so a cleared run never maps to fewer (apache/airflow#25531).
     :param kind: ``evaluate`` or ``transmit``.
     :param merchant_conn_id: SQL connection of the merchant database.
     :param ledger_conn_id: SQL connection of the ledger (may be the same database).
@@ -46,7 +58,8 @@ class WriteBatchOperator(BaseOperator):
     :param rows_per_file: at most 2000.
     :param chunk_size: rows fetched per round trip.
     :param row_limit: stop after this many rows (templated; None = all).
-    :param expiry_days: evaluate only: days after the business date until the default ``expiryDateUtc``.
+    :param expiry_days: evaluate only: days after the business date until the default ``expiryDateUtc``
+        (default: ``[flex] expiry_days``).
     :param file_format: ``json``, or ``csv`` for transmit.
     """
 
@@ -57,6 +70,7 @@ class WriteBatchOperator(BaseOperator):
         "out_dir",
         "mid",
         "row_limit",
+        "dry_run",
         "merchant_conn_id",
         "ledger_conn_id",
     )
@@ -68,9 +82,11 @@ class WriteBatchOperator(BaseOperator):
         self,
         *,
         sql: str,
-        business_date: str | date,
-        out_dir: str,
+        business_date: str | date | None = None,
+        out_dir: str | None = None,
         parameters: Mapping[str, Any] | None = None,
+        dry_run: bool | str = False,
+        ship_groups: int | None = None,
         kind: str = "evaluate",
         merchant_conn_id: str = MERCHANT_CONN_ID,
         ledger_conn_id: str = LEDGER_CONN_ID,
@@ -79,15 +95,18 @@ class WriteBatchOperator(BaseOperator):
         rows_per_file: int = 2000,
         chunk_size: int = 20_000,
         row_limit: int | str | None = None,
-        expiry_days: int = 21,
+        expiry_days: int | None = None,
         file_format: str = "json",
         **kwargs: Any,
     ) -> None:
+        kwargs.setdefault("multiple_outputs", True)  # ``extract.output["manifest"]`` etc. in the DAG
         super().__init__(**kwargs)
         self.sql = sql
         self.parameters = parameters
         self.business_date = business_date
         self.out_dir = out_dir
+        self.dry_run = dry_run
+        self.ship_groups = ship_groups
         self.kind = kind
         self.merchant_conn_id = merchant_conn_id
         self.ledger_conn_id = ledger_conn_id
@@ -99,26 +118,55 @@ class WriteBatchOperator(BaseOperator):
         self.expiry_days = expiry_days
         self.file_format = file_format
 
+    def resolve_day(self, context: Context | Mapping[str, Any]) -> date:
+        """The business day: ``business_date``, else the data interval's UTC start day, else yesterday."""
+        if not _unset(self.business_date):
+            return _as_date(self.business_date)  # type: ignore[arg-type]
+        start = context.get("data_interval_start")
+        if start is not None:
+            return start.astimezone(timezone.utc).date()
+        return datetime.now(timezone.utc).date() - timedelta(days=1)
+
+    def query_parameters(self, day: date) -> dict[str, Any]:
+        """The SQL's bind parameters: the day's UTC window, then the user's ``parameters``."""
+        start = datetime.combine(day, time(), tzinfo=timezone.utc)
+        window = {"window_start": _utc_text(start), "window_end": _utc_text(start + timedelta(days=1))}
+        return {**window, **dict(self.parameters or {})}
+
+    def local_dir(self, day: date) -> Path:
+        """``out_dir``, else ``<[flex] batch_dir>/<kind>/<day>``."""
+        if not _unset(self.out_dir):
+            return Path(str(self.out_dir))
+        return batch_root() / self.kind / day.isoformat()
+
     def _chunks(self, engine: Engine) -> Iterator[Any]:
         """The query's rows as Arrow tables of ``chunk_size`` rows (ADBC on PostgreSQL and SQLite)."""
         from flex_provider.batch.source import arrow_chunks
 
-        limit = int(self.row_limit) if self.row_limit not in (None, "", "None") else None
-        return arrow_chunks(
-            engine, _read_sql(self.sql), dict(self.parameters or {}), chunk_rows=self.chunk_size, limit=limit
-        )
+        limit = None if _unset(self.row_limit) else int(self.row_limit)  # type: ignore[arg-type]
+        parameters = getattr(self, "_parameters", None) or dict(self.parameters or {})
+        return arrow_chunks(engine, _read_sql(self.sql), parameters, chunk_rows=self.chunk_size, limit=limit)
 
     def execute(self, context: Context) -> dict[str, Any]:
         from flex_provider.batch.ledger import FlexLedger
         from flex_provider.batch.writer import BatchWriter
         from flex_provider.merchant.db import engine_for_conn
 
-        business_date = _as_date(self.business_date)
+        business_date = self.resolve_day(context)
+        self.out_dir = str(self.local_dir(business_date))
+        self._parameters = self.query_parameters(business_date)
+        dry_run = _truthy(self.dry_run)
+        if self.expiry_days is None:
+            self.expiry_days = conf.getint("flex", "expiry_days")
+        self.log.info(
+            "%s %s: window %s .. %s, folder %s%s", self.kind, business_date, self._parameters["window_start"],
+            self._parameters["window_end"], self.out_dir, " (dry run: nothing is recorded or shipped)" if dry_run else "",
+        )  # fmt: skip
         mid = _mid(self.mid, self.flex_conn_id)
         ledger = FlexLedger(self.ledger_conn_id)
         # Files recorded but never uploaded (a crash before the upload) are rebuilt from scratch; files
         # Flex may have seen keep their numbers and content, and new rows of the day go into new files.
-        discarded = ledger.discard_unshipped_files(mid, self.kind, business_date)
+        discarded = [] if dry_run else ledger.discard_unshipped_files(mid, self.kind, business_date)
         if discarded:
             self.log.info("Rebuilding %d file(s) recorded but never uploaded: %s", len(discarded), discarded)
         first_number = ledger.next_file_number(mid, self.kind, business_date)
@@ -155,7 +203,53 @@ class WriteBatchOperator(BaseOperator):
         summary["resend"] = [f["name"] for f in ledger.rejected_files(mid, self.kind, business_date)]
         if summary["resend"]:
             self.log.warning("Flex rejected %s as a whole; they will be uploaded again", summary["resend"])
+        summary["business_date"] = business_date.isoformat()
+        summary["dry_run"] = dry_run
+        if self.ship_groups is not None:
+            # A dry run maps no ship task at all: everything after it is skipped.
+            to_ship = [] if dry_run else [*summary["files"], *summary["resend"]]
+            summary["ship_groups"] = [] if dry_run else file_groups(to_ship, self.ship_groups)
         return summary
+
+
+def _unset(value: object) -> bool:
+    """An unset templated argument: None, ``""`` or the text ``"None"`` (a Param left empty)."""
+    return value is None or (isinstance(value, str) and value.strip() in ("", "None"))
+
+
+def _truthy(value: object) -> bool:
+    """A templated flag: ``True``/``False``, or their rendered text."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
+
+
+def _utc_text(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def batch_root() -> Path:
+    """Local folder for batch files: ``[flex] batch_dir`` (default ``{AIRFLOW_HOME}/flex_batches``)."""
+    return Path(conf.get("flex", "batch_dir"))  # declared in get_provider_info(): Airflow expands the default
+
+
+def file_groups(names: list[str], tasks: int) -> list[list[str]]:
+    """
+    Split file names into exactly ``tasks`` groups (in order, sizes differing by at most one; some may be
+    empty): one mapped ship task and one SSH session each.
+
+    Always the same number of groups: Airflow leaves a mapped task instance ``removed`` when a cleared
+    run expands to fewer items and never revives it when a later clear expands to more again
+    (apache/airflow#25531), which would leave a rerun's new files unshipped.
+    """
+    tasks = max(1, int(tasks))
+    size, extra = divmod(len(names), tasks)
+    groups, start = [], 0
+    for i in range(tasks):
+        end = start + size + (1 if i < extra else 0)
+        groups.append(names[start:end])
+        start = end
+    return groups
 
 
 class ExtractDeclinesOperator(WriteBatchOperator):

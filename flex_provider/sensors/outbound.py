@@ -11,7 +11,6 @@ from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowException
 
 from flex_provider.batch import OUTBOUND_PATTERNS
-from flex_provider.exceptions import FlexHostKeyMismatchError
 
 if TYPE_CHECKING:
     # The SFTP stack (paramiko, asyncssh) loads only when a task runs, never when a DAG file is parsed.
@@ -157,6 +156,8 @@ class FlexOutboundFileSensor(BaseSensorOperator):
         if event.get("status") != "success":
             message = event.get("message", "unknown error")
             if event.get("error_type") == "host_key_mismatch":
+                from flex_provider.exceptions import FlexHostKeyMismatchError  # not needed to parse a DAG
+
                 raise FlexHostKeyMismatchError(message)
             raise AirflowException(f"Outbound file trigger failed: {message}")
         excluded = self._excluded()

@@ -137,9 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "AIRFLOW__FLEX__LEDGER_CONN_ID": "flex_ledger_db",
             "AIRFLOW__FLEX__MERCHANT_CONN_ID": "flex_merchant_db",
             "AIRFLOW__FLEX__WEBHOOK_CONN_ID": "flex_default",
-            "FLEX_BATCH_DIR": str(work / "batches"),
-            "FLEX_ACK_POKE_SECONDS": "2",
-            "FLEX_ACK_TIMEOUT_SECONDS": "300",
+            "AIRFLOW__FLEX__BATCH_DIR": str(work / "batches"),
+            "AIRFLOW__FLEX__ACK_POKE_INTERVAL": "2",
+            "AIRFLOW__FLEX__ACK_TIMEOUT": "300",
         },
     )
     try:

@@ -39,7 +39,7 @@ class AirflowStack:
         once and kept in ``home/stack-secrets.json`` (mode 0600), so a restart reuses them.
     :param port: api-server port on 127.0.0.1.
     :param dags_folder: the DAG files to parse.
-    :param extra_env: more settings for every component (``AIRFLOW__FLEX__*``, ``FLEX_*``...).
+    :param extra_env: more settings for every component (``AIRFLOW__FLEX__*`` config, ``AIRFLOW_CONN_*``...).
     """
 
     def __init__(self, home: Path, *, port: int, dags_folder: Path, extra_env: Mapping[str, str] | None = None) -> None:

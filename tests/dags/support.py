@@ -3,7 +3,7 @@ Shared set-up for the DAG and batch-operator tests: a merchant world on PostgreS
 
 ``FlexWorld`` owns a fresh PostgreSQL database (merchant tables and ledger in one database, as a merchant
 may run it) on the machine's server, a sandbox subprocess, a local batch folder, and the ``AIRFLOW_CONN_*``
-/ ``FLEX_*`` environment the sample DAGs and operators read. Helpers wait (bounded) for the sandbox's
+connections and ``AIRFLOW__FLEX__*`` config the sample DAGs' operators read. Helpers wait (bounded) for the sandbox's
 outbound files and read the merchant DB back for the checks.
 """
 
@@ -108,11 +108,12 @@ class FlexWorld:
             "AIRFLOW_CONN_FLEX_SFTP_DEFAULT": conns["flex_sftp_default"],
             "AIRFLOW_CONN_FLEX_MERCHANT_DB": pg_conn_json(db_name),
             "AIRFLOW_CONN_FLEX_LEDGER_DB": pg_conn_json(db_name),
-            "FLEX_BATCH_DIR": str(self.batch_dir),
-            "FLEX_ACK_POKE_SECONDS": "1",
-            "FLEX_ACK_TIMEOUT_SECONDS": "120",
-            "FLEX_TASK_RETRIES": "0",
-            "FLEX_EXPIRY_DAYS": str(EXPIRY_DAYS),
+            # Airflow's own config mechanism for the provider's [flex] section (and [core] retries).
+            "AIRFLOW__FLEX__BATCH_DIR": str(self.batch_dir),
+            "AIRFLOW__FLEX__ACK_POKE_INTERVAL": "1",
+            "AIRFLOW__FLEX__ACK_TIMEOUT": "120",
+            "AIRFLOW__FLEX__EXPIRY_DAYS": str(EXPIRY_DAYS),
+            "AIRFLOW__CORE__DEFAULT_TASK_RETRIES": "0",
         }
         for key, value in self.env.items():
             mp.setenv(key, value)

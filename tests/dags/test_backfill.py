@@ -117,8 +117,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FlexWorld,
             env = airflow_cluster_env(
                 world, home, dags, meta, port, "LocalExecutor",
                 AIRFLOW__CORE__PARALLELISM="2",
-                FLEX_ACK_POKE_SECONDS="2",
-                FLEX_TASK_RETRIES="0",  # the day made to fail below fails at once
+                AIRFLOW__FLEX__ACK_POKE_INTERVAL="2",
+                AIRFLOW__CORE__DEFAULT_TASK_RETRIES="0",  # the day made to fail below fails at once
             )  # fmt: skip
             af = Airflow(home, env)
             af.cli("db", "migrate")

@@ -46,10 +46,13 @@ def _uploads(world: FlexWorld, kind: str = "evaluate") -> dict[str, str]:
 
 
 def test_mit_daily_dry_run_then_row_limit_then_late_rows(world: FlexWorld) -> None:
-    """Manual runs without a logical date: Params business_date, dry_run, row_limit; late rows of a day."""
+    """
+    Manual runs without a logical date: the fan-out example's Params business_date, dry_run, row_limit
+    (mapped ship tasks), then flex_mit_daily ships the late rows of that day.
+    """
     day = world.days[0]
     merchant_before = world.rows("SELECT * FROM orders ORDER BY id")
-    dr = run_dag("flex_mit_daily", conf={"business_date": day.isoformat(), "dry_run": True})
+    dr = run_dag("flex_mit_daily_fanout", conf={"business_date": day.isoformat(), "dry_run": True})
     _ok(dr)
     assert dr.logical_date is None
     assert world.ledger_files(day=day) == []  # written locally, nothing recorded or shipped
@@ -57,8 +60,9 @@ def test_mit_daily_dry_run_then_row_limit_then_late_rows(world: FlexWorld) -> No
     assert task_states(dr)["mark_pending"] == "skipped"
     assert list((world.batch_dir / "evaluate" / day.isoformat()).glob("evaluate_*_0001.json"))
 
-    dr = run_dag("flex_mit_daily", conf={"business_date": day.isoformat(), "row_limit": 10})
+    dr = run_dag("flex_mit_daily_fanout", conf={"business_date": day.isoformat(), "row_limit": 10})
     _ok(dr)
+    assert {k for k in task_states(dr) if k.startswith("ship[")} == {f"ship[{i}]" for i in range(4)}
     files = world.ledger_files(day=day)
     assert [f["name"][-9:] for f in files] == ["0001.json"]
     first_rows = files[0]["rows"]

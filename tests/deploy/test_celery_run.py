@@ -1,5 +1,5 @@
 """
-flex_mit_daily on a CeleryExecutor cluster: the docker-compose topology as processes on 127.0.0.1.
+flex_mit_daily_fanout (mapped ship tasks) on a CeleryExecutor cluster: the docker-compose topology as processes on 127.0.0.1.
 
 A fresh PostgreSQL metadata DB (also the Celery result backend), Redis as the broker (a key prefix of
 this run's own, so parallel runs do not meet), api-server, scheduler, dag-processor, triggerer and two
@@ -59,7 +59,7 @@ from tests.servers import REDIS_URL, require_redis
 
 pytestmark = pytest.mark.slow
 
-DAG_ID = "flex_mit_daily"
+DAG_ID = "flex_mit_daily_fanout"  # the example with mapped ship tasks (four groups)
 SANDBOX_SEED = 21
 DATA_SEED = 7
 #: 2% are broken on purpose (rejected): ~6,480 valid rows -> 4 evaluate files of at most 2,000 rows.
@@ -71,7 +71,7 @@ SHIP_API_LATENCY_MS = 3000
 #: Bound of the whole cluster part (set-up and the run); the processes are stopped after it.
 DEADLINE = 300.0
 #: DAG settings of both worlds: one mapped ship task per batch file, a short ack poke, no retries.
-RUN_ENV = {"FLEX_SHIP_TASKS": "4", "FLEX_ACK_POKE_SECONDS": "2", "FLEX_TASK_RETRIES": "0"}
+RUN_ENV = {"AIRFLOW__FLEX__ACK_POKE_INTERVAL": "2", "AIRFLOW__CORE__DEFAULT_TASK_RETRIES": "0"}
 
 _EXECUTING = re.compile(
     r"\[(?P<celery_id>[0-9a-f-]{36})\] Executing workload in Celery: .*?"

@@ -203,7 +203,7 @@ def test_named_volumes_declared_used_and_shared(compose: dict[str, Any]) -> None
     for name in BUILT - {"flex-sandbox"}:
         env = service_env(compose, name, TEST_ENV)
         # extract_declines writes the files one worker, ship reads them on another: one shared volume.
-        assert mounts["flex-batches"][name] == env["FLEX_BATCH_DIR"], name
+        assert mounts["flex-batches"][name] == env["AIRFLOW__FLEX__BATCH_DIR"], name
         assert mounts["airflow-logs"][name] == "/opt/airflow/logs", name
         assert mounts["flex-sandbox"][name] == "/sandbox", name  # the sandbox's SFTP client key
     assert mounts["flex-sandbox"]["flex-sandbox"] == "/sandbox"

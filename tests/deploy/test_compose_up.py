@@ -72,8 +72,8 @@ RUN_TIMEOUT = 600.0
 #: Demo and DAG settings of the run (.env): a small day, a short ack poke, no retries that hide a failure.
 SETTINGS = {
     "FLEX_DEMO_ROWS": "600",
-    "FLEX_ACK_POKE_SECONDS": "3",
-    "FLEX_TASK_RETRIES": "0",
+    "AIRFLOW__FLEX__ACK_POKE_INTERVAL": "3",
+    "AIRFLOW__CORE__DEFAULT_TASK_RETRIES": "0",
     "AIRFLOW_WORKER_CONCURRENCY": "2",
 }
 _EXECUTING = re.compile(

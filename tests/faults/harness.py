@@ -130,7 +130,7 @@ class World:
             "AIRFLOW_CONN_FLEX_SFTP_DEFAULT": sftp_conn or conns["flex_sftp_default"],
             "AIRFLOW_CONN_FLEX_MERCHANT_DB": str(merchant_conn),
             "AIRFLOW_CONN_FLEX_LEDGER_DB": str(ledger_conn),
-            "FLEX_BATCH_DIR": str(self.base / "batches"),
+            "AIRFLOW__FLEX__BATCH_DIR": str(self.base / "batches"),
         }
         for key, value in self.env.items():
             env.setenv(key, value)

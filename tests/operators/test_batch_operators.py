@@ -3,8 +3,8 @@ The batch operators on their PostgreSQL code path (typed temp tables, timestampt
 
 Operators are called with ``execute()`` as the DAGs wire them. One world per module; the tests build on
 each other in file order: a file Flex rejects as a whole (the token expired between fetch and pick-up) is
-uploaded again by the next ship step, and until then the day's last task (``check_acks`` of
-``dags/flex_mit_daily.py``, called as the DAG calls it) fails the run; the set-based write-back (mark pending, apply outcomes, summary)
+uploaded again by the next ship step, and until then the day's ``process_acks`` (its
+``check_rejected_files``) fails the run; the set-based write-back (mark pending, apply outcomes, summary)
 runs on PostgreSQL; webhook states are applied; outcomes never move an order backwards; the GET /orders
 sweep settles overdue pending orders when no result file was read.
 """
@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.dags.support import DAGS, SQL, FlexWorld, flex_world
+from tests.dags.support import SQL, FlexWorld, flex_world
 
 TOKEN_TTL = 600.0
 
@@ -93,13 +93,12 @@ def _reconcile(**kwargs: Any) -> dict[str, Any]:
     return {"reconcile": gathered, "projected": _project()}
 
 
-def _check_acks(summary: dict[str, Any]) -> Any:
-    """The ``check_acks`` task of ``dags/flex_mit_daily.py`` (a @task body), called as the DAG run calls it."""
-    from airflow.dag_processing.dagbag import DagBag
+def _check_acks(world: FlexWorld, summary: dict[str, Any]) -> Any:
+    """The check ``process_acks`` of ``dags/flex_mit_daily.py`` ends with (``ProcessAcksOperator``)."""
+    from flex_provider.batch.manifest import read_manifest
+    from flex_provider.operators.acks import check_rejected_files
 
-    bag = DagBag(dag_folder=str(DAGS / "flex_mit_daily.py"))
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags["flex_mit_daily"].get_task("check_acks").python_callable(summary)
+    return check_rejected_files(world.ledger(), read_manifest(summary["manifest"]))
 
 
 def _new_outbound(world: FlexWorld, prefix: str, at_least: int = 1) -> list[str]:
@@ -136,7 +135,7 @@ def test_file_rejected_for_an_expired_token_is_uploaded_again(world: FlexWorld) 
     from airflow.sdk.exceptions import AirflowFailException
 
     with pytest.raises(AirflowFailException, match=rf"Flex rejected {len(summary['files'])} file\(s\) as a whole") as failed:
-        _check_acks(summary)
+        _check_acks(world, summary)
     assert all(name in str(failed.value) for name in summary["files"])
 
     # The next run of the day: nothing new to write, but the rejected files are sent again.
@@ -155,8 +154,8 @@ def test_file_rejected_for_an_expired_token_is_uploaded_again(world: FlexWorld) 
     rows = list(ledger.rows_for_files(summary["files"]))
     assert {r["status"] for r in rows} == {"SUBMITTED"}
     assert all(r["order_session_key"] for r in rows)
-    # Re-shipped and accepted: the rerun's check_acks passes and counts the day's files by state.
-    assert _check_acks(again) == {"business_date": day.isoformat(), "files": {"acknowledged": len(summary["files"])}}
+    # Re-shipped and accepted: the rerun's check passes and counts the day's files by state.
+    assert _check_acks(world, again) == {"acknowledged": len(summary["files"])}
     # A third run sends nothing at all; Flex holds one order per shipped order id.
     third = _ship(_extract(world, day))
     assert third["uploaded"] == []
