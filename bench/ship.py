@@ -241,7 +241,12 @@ def pandas_child(db_url: str, out_dir: str) -> dict[str, Any]:
                     (row if parent is None else row.setdefault(parent, {}))[key] = value
                 body.append(row)
             name = f"evaluate_{MID}_{BUSINESS_DATE:%Y%m%d}_{number:04d}.json"
-            doc = {"fileType": "evaluate", "mid": MID, "businessDate": BUSINESS_DATE.isoformat(), "rows": body}
+            doc = {
+                "fileType": "evaluate",
+                "mid": MID,
+                "businessDate": BUSINESS_DATE.isoformat(),
+                "rows": body,
+            }
             (out / name).write_text(json.dumps(doc, default=str))
             hook.store_file(f"inbound/{name}", str(out / name))
             files += 1
@@ -259,17 +264,20 @@ def _peak_rss() -> float:
 def run_pandas(db: PgDatabase, sshd: Any, work: Path) -> dict[str, Any]:
     env = airflow_env(work)
     env[f"AIRFLOW_CONN_{SFTP_CONN_ID.upper()}"] = sshd.conn_json()
-    return run_child_json([str(Path(__file__)), "--child-pandas", "--out-dir", str(work / "out"), "--db-url", db.url], env=env)
+    return run_child_json(
+        [str(Path(__file__)), "--child-pandas", "--out-dir", str(work / "out"), "--db-url", db.url], env=env
+    )
 
 
 # --- ours (child process) -----------------------------------------------------------------------
 
 
-def ours_child(out_dir: str, limit: int | None = None) -> dict[str, Any]:
+def ours_child(out_dir: str, limit: int | None = None, two_task: bool = False) -> dict[str, Any]:
     """
-    The two tasks of the daily DAG, as a worker runs them, with the real operators and SQL file:
-    ``WriteBatchOperator`` (extract -> ``BatchWriter``) then ``ShipBatchOperator`` (ledger record ->
-    token from the sandbox -> ``FlexSftpHook.upload_files`` -> ledger mark).
+    The daily DAG's ship step as a worker runs it, with the real operator and SQL file: the one-task
+    ``ShipBatchOperator(sql=...)`` (extract -> checks -> files -> ledger record -> upload -> ledger mark,
+    overlapped; the path the daily DAG uses). ``two_task``: ``WriteBatchOperator`` then
+    ``ShipBatchOperator(manifest=...)`` instead (the dry-run / mapped fan-out path), for comparison.
     """
     import logging
 
@@ -280,20 +288,35 @@ def ours_child(out_dir: str, limit: int | None = None) -> dict[str, Any]:
     logging.basicConfig(level=logging.WARNING)
     whatif = apply_whatif()
     started = time.perf_counter()
-    write = WriteBatchOperator(
-        task_id="write_evaluate",
-        sql=str(EXTRACT_SQL_FILE),
-        parameters=WINDOW,
-        business_date=BUSINESS_DATE.isoformat(),
-        out_dir=out_dir,
-        kind="evaluate",
-        merchant_conn_id=DB_CONN_ID,
-        ledger_conn_id=DB_CONN_ID,
-        flex_conn_id=FLEX_CONN_ID,
-        mid=MID,
-        row_limit=limit,
-    )
-    summary = write.execute(context={})  # type: ignore[arg-type]
+    query = {
+        "sql": str(EXTRACT_SQL_FILE),
+        "parameters": WINDOW,
+        "business_date": BUSINESS_DATE.isoformat(),
+        "out_dir": out_dir,
+        "kind": "evaluate",
+        "merchant_conn_id": DB_CONN_ID,
+        "ledger_conn_id": DB_CONN_ID,
+        "flex_conn_id": FLEX_CONN_ID,
+        "mid": MID,
+        "row_limit": limit,
+    }
+    if not two_task:
+        summary = ShipBatchOperator(task_id="ship_evaluate", sftp_conn_id=SFTP_CONN_ID, **query).execute(
+            context={}  # type: ignore[arg-type]
+        )
+        wall = time.perf_counter() - started
+        return {
+            "path": "one task: ShipBatchOperator(sql=...)",
+            "wall_s": wall,
+            "files": len(summary["files"]),
+            "written": summary["written"],
+            "rejected": summary["rejected"],
+            "uploaded": len(summary["uploaded"]),
+            "stages": summary["stages"],
+            "peak_rss_mb": self_peak_rss_mb(),
+            "whatif_patches": whatif,
+        }
+    summary = WriteBatchOperator(task_id="write_evaluate", **query).execute(context={})  # type: ignore[arg-type]
     written_at = time.perf_counter()
     ship = ShipBatchOperator(
         task_id="ship_evaluate",
@@ -305,6 +328,7 @@ def ours_child(out_dir: str, limit: int | None = None) -> dict[str, Any]:
     shipped = ship.execute(context={})  # type: ignore[arg-type]
     wall = time.perf_counter() - started
     return {
+        "path": "two tasks: WriteBatchOperator + ShipBatchOperator(manifest=...)",
         "wall_s": wall,
         "write_task_s": written_at - started,
         "ship_task_s": time.perf_counter() - written_at,
@@ -408,8 +432,15 @@ def main() -> int:
     parser.add_argument("--out-dir", help=argparse_hidden())
     parser.add_argument("--limit", type=int, default=None, help=argparse_hidden())
     parser.add_argument("--child-pandas", action="store_true", help=argparse_hidden())
+    parser.add_argument(
+        "--two-task",
+        action="store_true",
+        help="measure WriteBatchOperator + ShipBatchOperator(manifest) instead",
+    )
     parser.add_argument("--db-url", help=argparse_hidden())
-    parser.add_argument("--profile", default=None, help="write a cProfile text profile (cumulative) of ours here")
+    parser.add_argument(
+        "--profile", default=None, help="write a cProfile text profile (cumulative) of ours here"
+    )
     args = parser.parse_args()
     if args.child_pandas:
         print(json.dumps(pandas_child(args.db_url, args.out_dir)))
@@ -422,13 +453,13 @@ def main() -> int:
 
             prof = cProfile.Profile()
             prof.enable()
-            data = ours_child(args.out_dir, args.limit)
+            data = ours_child(args.out_dir, args.limit, args.two_task)
             prof.disable()
             out = io.StringIO()
             pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(80)
             Path(args.profile).write_text(out.getvalue())
         else:
-            data = ours_child(args.out_dir, args.limit)
+            data = ours_child(args.out_dir, args.limit, args.two_task)
         print(json.dumps(data))
         return 0
     n = size_of(args)

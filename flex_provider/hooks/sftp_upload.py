@@ -114,6 +114,20 @@ class ChannelUploader:
         while self._finished < self._submitted:
             yield self._take(self._done.get())
 
+    def take(self, timeout: float | None = None) -> list[UploadResult]:
+        """Wait up to ``timeout`` seconds for one result, then every other one ready now ([] on timeout)."""
+        try:
+            first = self._done.get(timeout=timeout)
+        except queue.Empty:
+            self._raise()
+            return []
+        return [self._take(first), *self.finished()]
+
+    @property
+    def pending(self) -> int:
+        """Files submitted whose result was not collected yet."""
+        return self._submitted - self._finished
+
     def _take(self, item: Any) -> UploadResult:
         if isinstance(item, BaseException):
             self._error = item

@@ -229,9 +229,9 @@ class RowRecords(OutboundRegistry):
         frame = frame.select(FRAME_COLUMNS)
         with self._staging(conn, st):
             data = frame.write_csv(include_header=False, null_value="").encode("utf-8")
-            if copy_csv(conn, st.name, FRAME_COLUMNS, data):
-                conn.exec_driver_sql(f"ANALYZE {st.name}")
-            else:  # SQLite: plain inserts (the ledger of a test or a small deployment)
+            if not copy_csv(
+                conn, st.name, FRAME_COLUMNS, data
+            ):  # SQLite: plain inserts (the ledger of a test or a small deployment)
                 for part in frame.iter_slices(BATCH_SIZE):
                     conn.execute(
                         st.insert(),
@@ -260,9 +260,10 @@ class RowRecords(OutboundRegistry):
         with self._begin() as conn:
             if conn.dialect.name == "postgresql":
                 # The whole list as one JSON text: one parameter, parsed by the server in one go.
+                # A join from the ids (an index probe each), never a scan of the merchant's rows.
                 sql = (
-                    "SELECT r.order_id FROM flex_batch_rows r WHERE r.mid = :mid AND r.kind = :kind AND "
-                    "r.order_id IN (SELECT json_array_elements_text(CAST(:ids AS json)))"
+                    "SELECT r.order_id FROM json_array_elements_text(CAST(:ids AS json)) AS i(id) "
+                    "JOIN flex_batch_rows r ON r.mid = :mid AND r.kind = :kind AND r.order_id = i.id"
                 )
                 params: dict[str, Any] = {"mid": mid, "kind": kind, "ids": json.dumps(ids)}
                 if exclude_business_date is not None:
