@@ -29,30 +29,17 @@ from airflow.sdk import Asset
 
 GROUP = "flex"
 
-EVALUATE_BATCHES = Asset(
-    name="flex_evaluate_batches",
-    group=GROUP,
-    extra={"what": "evaluate batch files shipped to Flex over SFTP"},
-)
-TRANSMIT_BATCHES = Asset(
-    name="flex_transmit_batches",
-    group=GROUP,
-    extra={"what": "transmit batch files shipped to Flex over SFTP"},
-)
+EVALUATE_BATCHES = Asset(name="flex_evaluate_batches", group=GROUP,
+                         extra={"what": "evaluate batch files shipped to Flex over SFTP"})
+TRANSMIT_BATCHES = Asset(name="flex_transmit_batches", group=GROUP,
+                         extra={"what": "transmit batch files shipped to Flex over SFTP"})
 ACKS = Asset(name="flex_acks", group=GROUP, extra={"what": "ack files read back from Flex's outbound folder"})
-RESULTS = Asset(
-    name="flex_results",
-    group=GROUP,
-    extra={"what": "result files (APPROVED/EXPIRED) applied to the ledger and merchant DB"},
-)
-RECOVERY_SUMMARY = Asset(
-    name="flex_recovery_summary",
-    group=GROUP,
-    extra={"what": "merchant DB table flex_recovery_summary rewritten"},
-)
-WEBHOOK_EVENTS = Asset(
-    name="flex_webhook_events", group=GROUP, extra={"what": "verified Flex webhooks stored by the receiver"}
-)
+RESULTS = Asset(name="flex_results", group=GROUP,
+                extra={"what": "result files (APPROVED/EXPIRED) applied to the ledger and merchant DB"})
+RECOVERY_SUMMARY = Asset(name="flex_recovery_summary", group=GROUP,
+                         extra={"what": "merchant DB table flex_recovery_summary rewritten"})
+WEBHOOK_EVENTS = Asset(name="flex_webhook_events", group=GROUP,
+                       extra={"what": "verified Flex webhooks stored by the receiver"})
 
 ALL: tuple[Asset, ...] = (EVALUATE_BATCHES, TRANSMIT_BATCHES, ACKS, RESULTS, RECOVERY_SUMMARY, WEBHOOK_EVENTS)
 
@@ -74,9 +61,7 @@ def counts_to_outlets(context: Mapping[str, Any], result: Any) -> None:
 
 def watched(asset: Asset, watchers: list[Any]) -> Asset:
     """The same asset (name, URI, group, extra) with ``AssetWatcher`` s, for a DAG's ``schedule``."""
-    return Asset(
-        name=asset.name, uri=asset.uri, group=asset.group, extra=dict(asset.extra), watchers=watchers
-    )
+    return Asset(name=asset.name, uri=asset.uri, group=asset.group, extra=dict(asset.extra), watchers=watchers)
 
 
 def event_counts(counts: Mapping[str, Any]) -> dict[str, int]:

@@ -255,9 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("To see the same flow in the Airflow UI (runs through the scheduler, with task logs, the Flex")
         print("view and connections you can test), run:  make ui   (Ctrl-C stops everything; docs/ui.md)")
         print("The sandbox also serves the demo checkout (SenseJS key + card vaulting, docs/checkout.md) at")
-        print(
-            "sandbox.json's checkout_url: a card paid there lands in the same merchant DB, token and sense key only."
-        )
+        print("sandbox.json's checkout_url: a card paid there lands in the same merchant DB, token and sense key only.")
         say("done")
         return 0
     finally:

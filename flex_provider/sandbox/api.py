@@ -131,16 +131,12 @@ async def _json_body(request: Request, *, required: bool = True) -> tuple[Any, J
     raw = await request.body()
     if not raw.strip():
         if required:
-            return None, _reply(
-                request, 400, schemas.problem(400, {"$": ["A non-empty request body is required."]})
-            )
+            return None, _reply(request, 400, schemas.problem(400, {"$": ["A non-empty request body is required."]}))
         return {}, None
     try:
         return json.loads(raw), None
     except ValueError:
-        return None, _reply(
-            request, 400, schemas.problem(400, {"$": ["The JSON value could not be parsed."]})
-        )
+        return None, _reply(request, 400, schemas.problem(400, {"$": ["The JSON value could not be parsed."]}))
 
 
 def _template(app: FastAPI, scope: dict[str, Any]) -> str:
@@ -152,12 +148,8 @@ def _template(app: FastAPI, scope: dict[str, Any]) -> str:
 
 
 def _body_doc(model: type[BaseModel], *, required: bool = True) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": required,
-            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
-        }
-    }
+    return {"requestBody": {"required": required, "content": {
+        "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}}
 
 
 def create_app(
@@ -193,9 +185,8 @@ def create_app(
                 await asyncio.sleep(faults.latency_ms / 1000)
             if fault is not None:
                 status, headers = fault
-                response = _reply(
-                    request, status, schemas.problem(status, detail="Injected by the sandbox."), headers
-                )
+                response = _reply(request, status, schemas.problem(status, detail="Injected by the sandbox."),
+                                  headers)
             else:
                 response = await call_next(request)
                 # Only an answer of a request that was carried out is lost (a 401 or 400 changed nothing).
@@ -203,33 +194,19 @@ def create_app(
                     # Run the handler's body to the end (the change is committed), then lose its answer.
                     async for _ in response.body_iterator:  # type: ignore[attr-defined]
                         pass
-                    response = _reply(
-                        request,
-                        503,
-                        schemas.problem(
-                            503, detail="Injected by the sandbox after the request was processed."
-                        ),
-                    )
+                    response = _reply(request, 503, schemas.problem(
+                        503, detail="Injected by the sandbox after the request was processed."))
         else:
             response = await call_next(request)
         response.headers[TRACE_HEADER] = trace
-        log.info(
-            "%s %s -> %d (%.1f ms)",
-            request.method,
-            path,
-            response.status_code,
-            (time.perf_counter() - started) * 1000,
-        )
+        log.info("%s %s -> %d (%.1f ms)", request.method, path, response.status_code,
+                 (time.perf_counter() - started) * 1000)
         return response
 
     @app.exception_handler(_Unauthorized)
     async def _unauthorized(request: Request, exc: _Unauthorized) -> JSONResponse:
-        return _reply(
-            request,
-            401,
-            schemas.problem(401, detail=str(exc) or "Missing or invalid bearer token."),
-            {"WWW-Authenticate": "Bearer"},
-        )
+        return _reply(request, 401, schemas.problem(401, detail=str(exc) or "Missing or invalid bearer token."),
+                      {"WWW-Authenticate": "Bearer"})
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -257,9 +234,7 @@ def create_app(
         return _reply(request, *state.issue_token(body))
 
     @v1.post("/tokenize", openapi_extra=_body_doc(schemas.TokenizeRequest))
-    async def tokenize(
-        request: Request, mid: str | None = None, environment: str | None = None
-    ) -> JSONResponse:
+    async def tokenize(request: Request, mid: str | None = None, environment: str | None = None) -> JSONResponse:
         """Vault a card: ``?mid=&environment=<tokenization key>``, or a bearer token."""
         merchant = state.merchant
         if environment is not None:
@@ -321,10 +296,8 @@ def create_app(
             return err
         return _reply(request, *state.cancel(owner, id, body))
 
-    @v1.post(
-        "/orders/{externalOrderId}/external-cancel",
-        openapi_extra=_body_doc(schemas.CancelRequest, required=False),
-    )
+    @v1.post("/orders/{externalOrderId}/external-cancel",
+             openapi_extra=_body_doc(schemas.CancelRequest, required=False))
     async def external_cancel(request: Request, externalOrderId: str) -> JSONResponse:
         """Cancel by the merchant's own order id."""
         owner = mid_of(request)
@@ -349,43 +322,17 @@ def create_app(
         body, err = await _json_body(request)
         if err:
             return err
-        key = (
-            next((v for k, v in body.items() if k.lower() == "ordersessionkey"), None)
-            if isinstance(body, dict)
-            else None
-        )
+        key = next((v for k, v in body.items() if k.lower() == "ordersessionkey"), None) if isinstance(body, dict) else None
         if not key:
-            return _reply(
-                request,
-                400,
-                schemas.problem(400, {"OrderSessionKey": ["The OrderSessionKey field is required."]}),
-            )
+            return _reply(request, 400, schemas.problem(400, {"OrderSessionKey": ["The OrderSessionKey field is required."]}))
         status, order = state.get_order(owner, str(key))
         name = "NOTFOUND"
         if status == 200:
-            name = {
-                0: "SUBMITTED",
-                2: "CANCELLED",
-                4: "PROCESSING",
-                5: "SUBMITTED",
-                6: "APPROVED",
-                7: "APPROVED",
-                8: "EXPIRED",
-            }.get(order["status"], "PROCESSING")
-        return _reply(
-            request,
-            200,
-            {
-                "orderSessionKey": key,
-                "confirmationId": order.get("confirmationId"),
-                "success": True,
-                "result": "Success",
-                "status": name,
-                "statusCode": None,
-                "errors": [],
-                "customProperties": {},
-            },
-        )
+            name = {0: "SUBMITTED", 2: "CANCELLED", 4: "PROCESSING", 5: "SUBMITTED", 6: "APPROVED", 7: "APPROVED",
+                    8: "EXPIRED"}.get(order["status"], "PROCESSING")
+        return _reply(request, 200, {"orderSessionKey": key, "confirmationId": order.get("confirmationId"),
+                                     "success": True, "result": "Success", "status": name, "statusCode": None,
+                                     "errors": [], "customProperties": {}})
 
     app.include_router(v1)
     app.include_router(_admin_router(state, faults, requests), prefix=ADMIN_PREFIX, tags=["sandbox admin"])
@@ -395,19 +342,11 @@ def create_app(
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
-        doc = get_openapi(
-            title=app.title, version=app.version, description=app.description, routes=app.routes
-        )
+        doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         components = doc.setdefault("components", {}).setdefault("schemas", {})
-        for model in (
-            schemas.TokenRequest,
-            schemas.TokenizeRequest,
-            schemas.EvaluateRequest,
-            schemas.TransmitRequest,
-            schemas.RefundRequest,
-            schemas.CancelRequest,
-            schemas.CaptureRequest,
-        ):
+        for model in (schemas.TokenRequest, schemas.TokenizeRequest, schemas.EvaluateRequest,
+                      schemas.TransmitRequest, schemas.RefundRequest, schemas.CancelRequest,
+                      schemas.CaptureRequest):
             schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
             components.update(schema.pop("$defs", {}))
             components[model.__name__] = schema
@@ -422,11 +361,8 @@ def _admin_router(state: SandboxState, faults: Faults, requests: Counter[str]) -
     router = APIRouter()
 
     def clock_view() -> dict[str, Any]:
-        return {
-            "now": state.clock.now().isoformat().replace("+00:00", "Z"),
-            "speed": state.clock.speed,
-            "offset_seconds": state.clock.offset_seconds,
-        }
+        return {"now": state.clock.now().isoformat().replace("+00:00", "Z"), "speed": state.clock.speed,
+                "offset_seconds": state.clock.offset_seconds}
 
     @router.get("/clock")
     def get_clock() -> dict[str, Any]:

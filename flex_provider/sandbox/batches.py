@@ -40,6 +40,7 @@ _CSV_INT_FIELDS = {
 }  # fmt: skip
 
 
+
 def ack_name_of(inbound_name: str) -> str:
     """The acknowledgement's name for an inbound file: ``ack_<stem>.json`` (docs/batch-files.md)."""
     stem = inbound_name.rsplit(".", 1)[0] if "." in inbound_name else inbound_name
@@ -550,13 +551,7 @@ class BatchProcessor:
         if batch is None:
             return None
         mid, path, ids, rows, generated, n = batch
-        env = {
-            "fileType": "result",
-            "mid": mid,
-            "generatedAtUtc": generated,
-            "fileNumber": n,
-            "rowCount": len(rows),
-        }
+        env = {"fileType": "result", "mid": mid, "generatedAtUtc": generated, "fileNumber": n, "rowCount": len(rows)}
         return path, ids, line_layout(env, rows)
 
     def flush_results(self) -> list[str]:

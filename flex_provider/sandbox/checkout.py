@@ -80,57 +80,31 @@ class MerchantStore:
             if card.subscription_id:
                 existing = conn.execute(
                     select(subscriptions.c.subscription_id, subscriptions.c.customer_id).where(
-                        subscriptions.c.subscription_id == card.subscription_id
-                    )
+                        subscriptions.c.subscription_id == card.subscription_id)
                 ).first()
             customer_id = existing.customer_id if existing else f"cust-demo-{uuid.uuid4().hex[:12]}"
             holder = card.holder_name or " ".join(p for p in (card.first_name, card.last_name) if p) or None
-            card_id = conn.execute(
-                insert(card_tokens).values(
-                    customer_id=customer_id,
-                    flex_token=card.token,
-                    card_bin=card.card_bin,
-                    card_last4=card.card_last4,
-                    exp_month=card.exp_month,
-                    exp_year=card.exp_year,
-                    card_brand=(card.card_brand or "").upper() or None,
-                    card_type=card.card_type,
-                    holder_name=holder,
-                    sense_key=card.sense_key,
-                    created_at=now,
-                )
-            ).inserted_primary_key[0]
+            card_id = conn.execute(insert(card_tokens).values(
+                customer_id=customer_id, flex_token=card.token, card_bin=card.card_bin,
+                card_last4=card.card_last4, exp_month=card.exp_month, exp_year=card.exp_year,
+                card_brand=(card.card_brand or "").upper() or None, card_type=card.card_type,
+                holder_name=holder, sense_key=card.sense_key, created_at=now,
+            )).inserted_primary_key[0]
             if existing:
                 subscription_id = existing.subscription_id
-                conn.execute(
-                    update(subscriptions)
-                    .where(subscriptions.c.subscription_id == subscription_id)
-                    .values(card_token_id=card_id)
-                )
+                conn.execute(update(subscriptions).where(subscriptions.c.subscription_id == subscription_id)
+                             .values(card_token_id=card_id))
             else:
                 subscription_id = card.subscription_id or f"sub-demo-{uuid.uuid4().hex[:12]}"
-                conn.execute(
-                    insert(subscriptions).values(
-                        subscription_id=subscription_id,
-                        customer_id=customer_id,
-                        email=card.email,
-                        first_name=card.first_name,
-                        last_name=card.last_name,
-                        plan_code=card.plan_code,
-                        billing_interval="monthly",
-                        price_cents=card.price_cents,
-                        currency=card.currency,
-                        card_token_id=card_id,
-                        status="active",
-                        started_at=now,
-                    )
-                )
+                conn.execute(insert(subscriptions).values(
+                    subscription_id=subscription_id, customer_id=customer_id, email=card.email,
+                    first_name=card.first_name, last_name=card.last_name, plan_code=card.plan_code,
+                    billing_interval="monthly", price_cents=card.price_cents, currency=card.currency,
+                    card_token_id=card_id, status="active", started_at=now,
+                ))
         log.info("demo checkout: stored card_tokens.id %s for subscription %s", card_id, subscription_id)
         return schemas.CheckoutCardResponse(
-            stored=True,
-            card_token_id=int(card_id),
-            subscription_id=subscription_id,
-            customer_id=customer_id,
+            stored=True, card_token_id=int(card_id), subscription_id=subscription_id, customer_id=customer_id,
             message=f"Stored in the merchant DB: card_tokens.id {card_id}, subscription {subscription_id}.",
         )
 
@@ -167,10 +141,8 @@ def render_page(request: Request, state: SandboxState, *, nonce: str, stores: bo
         "{{MID}}": _js_string(m.mid),
         "{{SITE_ID}}": _js_string(m.site_id),
         "{{NONCE}}": nonce,
-        "{{TEST_CARDS}}": ", ".join(
-            f"{' '.join(pan[i : i + 4] for i in range(0, len(pan), 4))} ({CARD_HINTS.get(what, what)})"
-            for pan, what in TEST_CARDS.items()
-        ),
+        "{{TEST_CARDS}}": ", ".join(f"{' '.join(pan[i:i + 4] for i in range(0, len(pan), 4))} "
+                                    f"({CARD_HINTS.get(what, what)})" for pan, what in TEST_CARDS.items()),
     }
     html = static_text("checkout.html")
     for placeholder, value in values.items():
@@ -186,18 +158,10 @@ def router(state: SandboxState, store: MerchantStore | None) -> APIRouter:
     def page(request: Request) -> HTMLResponse:
         """The demo checkout page, with a CSP that allows only the sandbox origin and the page's own scripts."""
         nonce = secrets.token_urlsafe(16)
-        csp = (
-            f"default-src 'none'; script-src 'self' 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
-            "connect-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-        )
-        return HTMLResponse(
-            render_page(request, state, nonce=nonce, stores=store is not None),
-            headers={
-                "Content-Security-Policy": csp,
-                "Cache-Control": "no-store",
-                "Referrer-Policy": "no-referrer",
-            },
-        )
+        csp = (f"default-src 'none'; script-src 'self' 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
+               "connect-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+        return HTMLResponse(render_page(request, state, nonce=nonce, stores=store is not None), headers={
+            "Content-Security-Policy": csp, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
     @r.post(CARDS_PATH, response_model=schemas.CheckoutCardResponse, response_model_by_alias=True)
     def save_card(request: Request, card: schemas.CheckoutCardRequest) -> Any:
@@ -212,12 +176,8 @@ def router(state: SandboxState, store: MerchantStore | None) -> APIRouter:
             # The class only: a driver message may quote the statement's parameters.
             log.warning("demo checkout: merchant DB write failed (%s)", type(exc).__name__)
             trace = getattr(request.state, "trace_id", None)
-            return JSONResponse(
-                schemas.problem(
-                    503, detail="The merchant DB is not reachable; nothing stored.", trace_id=trace
-                ),
-                status_code=503,
-            )
+            return JSONResponse(schemas.problem(503, detail="The merchant DB is not reachable; nothing stored.",
+                                                trace_id=trace), status_code=503)
 
     return r
 
@@ -229,8 +189,5 @@ def mount(app: FastAPI, state: SandboxState, store: MerchantStore | None) -> Non
 
 def info(base_url: str, store: MerchantStore | None) -> dict[str, Any]:
     """The ``sandbox.json`` keys of the demo checkout (never the DB URL: it may hold a password)."""
-    return {
-        "checkout_url": f"{base_url}{PAGE_PATH}",
-        "widget_url": f"{base_url}{WIDGET_PATH}",
-        "merchant_db_configured": store is not None,
-    }
+    return {"checkout_url": f"{base_url}{PAGE_PATH}", "widget_url": f"{base_url}{WIDGET_PATH}",
+            "merchant_db_configured": store is not None}

@@ -134,14 +134,8 @@ async def serve_async(
     host_key_path, client_key_path = data_dir / "keys" / "host_ed25519", data_dir / "keys" / "client_ed25519"
     sftp_root = data_dir / "sftp"
     stop = stop or asyncio.Event()
-    state = SandboxState(
-        data_dir,
-        seed=seed,
-        clock_speed=clock_speed,
-        token_ttl=token_ttl,
-        approve_rate=approve_rate,
-        strict_idempotency=strict_idempotency,
-    )
+    state = SandboxState(data_dir, seed=seed, clock_speed=clock_speed, token_ttl=token_ttl,
+                         approve_rate=approve_rate, strict_idempotency=strict_idempotency)
     merchant = state.merchant
 
     routers: list[tuple[str, Any]] = []
@@ -157,11 +151,7 @@ async def serve_async(
         log.warning("SFTP server disabled: flex_provider.sandbox.sftp_server not importable (%s)", exc)
     if sftp_server is not None:
         acceptor = await sftp_server.start_sftp_server(
-            state,
-            sftp_root,
-            host=host,
-            port=sftp_port,
-            host_key_path=host_key_path,
+            state, sftp_root, host=host, port=sftp_port, host_key_path=host_key_path,
             authorized_keys={SFTP_USER: Path(str(client_key_path) + ".pub")},
         )
         actual_sftp_port = acceptor.get_port()
@@ -184,13 +174,8 @@ async def serve_async(
         webhooks = None  # type: ignore[assignment]
         log.warning("webhook sending disabled: flex_provider.sandbox.webhooks not importable (%s)", exc)
     if webhooks is not None:
-        sender = webhooks.WebhookSender(
-            state,
-            merchant.webhook_subscriber_key,
-            url=webhook_url,
-            db_path=data_dir / "webhooks.sqlite3",
-            seed=seed,
-        )
+        sender = webhooks.WebhookSender(state, merchant.webhook_subscriber_key, url=webhook_url,
+                                        db_path=data_dir / "webhooks.sqlite3", seed=seed)
         closers.append(sender)
         tasks.append(asyncio.create_task(sender.run(), name="webhooks"))
         routers.append(("/_sandbox/webhooks", webhooks.admin_router(sender)))
@@ -206,9 +191,7 @@ async def serve_async(
     checkout.mount(app_, state, merchant_db)
     sock = _bind(host, port)
     api_port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app_, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=5
-    )
+    config = uvicorn.Config(app_, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=5)
     server = _make_server(config)
     server_task = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
     tasks.append(asyncio.create_task(_settle_loop(state, 0.2), name="settle"))
@@ -241,38 +224,20 @@ async def serve_async(
             **checkout.info(f"http://{host}:{api_port}", merchant_db),
         }
         info["airflow_connections"] = {
-            "flex_default": json.dumps(
-                {
-                    # port repeats the URL's: Airflow's connection Test compares the form's port to it.
-                    # webhook_secret: a name Airflow masks (it holds the merchant's subscriber key).
-                    "conn_type": "flex",
-                    "host": api_url,
-                    "port": api_port,
-                    "login": merchant.app_key,
-                    "password": merchant.app_secret,
-                    "extra": {
-                        "mid": merchant.mid,
-                        "site_id": merchant.site_id,
-                        "tokenization_key": merchant.tokenization_key,
-                        "webhook_secret": merchant.webhook_subscriber_key,
-                    },
-                }
-            ),
-            "flex_sftp_default": json.dumps(
-                {
-                    "conn_type": "sftp",
-                    "host": host,
-                    "port": actual_sftp_port,
-                    "login": SFTP_USER,
-                    "extra": {
-                        "key_file": str(client_key_path),
-                        "host_key": host_key_line,
-                        "inbound_dir": "inbound",
-                        "outbound_dir": "outbound",
-                        "compress": False,
-                    },
-                }
-            ),
+            "flex_default": json.dumps({
+                # port repeats the URL's: Airflow's connection Test compares the form's port to it.
+                # webhook_secret: a name Airflow masks (it holds the merchant's subscriber key).
+                "conn_type": "flex", "host": api_url, "port": api_port, "login": merchant.app_key,
+                "password": merchant.app_secret,
+                "extra": {"mid": merchant.mid, "site_id": merchant.site_id,
+                          "tokenization_key": merchant.tokenization_key,
+                          "webhook_secret": merchant.webhook_subscriber_key},
+            }),
+            "flex_sftp_default": json.dumps({
+                "conn_type": "sftp", "host": host, "port": actual_sftp_port, "login": SFTP_USER,
+                "extra": {"key_file": str(client_key_path), "host_key": host_key_line, "inbound_dir": "inbound",
+                          "outbound_dir": "outbound", "compress": False},
+            }),
         }
         _write_json_atomic(info_path, info)
         log.info("Flex sandbox ready: api %s, sftp %s:%s, data %s", api_url, host, actual_sftp_port, data_dir)
@@ -300,32 +265,21 @@ async def serve_async(
 
 @app.command()
 def serve(
-    data_dir: Path = typer.Option(
-        ..., "--data-dir", help="Directory for state, keys, SFTP root, sandbox.json."
-    ),  # noqa: B008
+    data_dir: Path = typer.Option(..., "--data-dir", help="Directory for state, keys, SFTP root, sandbox.json."),  # noqa: B008
     host: str = typer.Option("127.0.0.1", help="Interface for the API and SFTP."),
     port: int = typer.Option(0, help="API port (0 = a free port)."),
     sftp_port: int = typer.Option(0, "--sftp-port", help="SFTP port (0 = a free port)."),
     seed: int = typer.Option(0, help="Seed for credentials and outcomes."),
-    clock_speed: float | None = typer.Option(
-        None, "--clock-speed", help="Sandbox seconds per real second (default: stored, else 1)."
-    ),
+    clock_speed: float | None = typer.Option(None, "--clock-speed", help="Sandbox seconds per real second (default: stored, else 1)."),
     token_ttl: float = typer.Option(600.0, "--token-ttl", help="Access token lifetime in sandbox seconds."),
-    approve_rate: float = typer.Option(
-        0.35, "--approve-rate", help="Share of seeded orders that get approved."
-    ),
+    approve_rate: float = typer.Option(0.35, "--approve-rate", help="Share of seeded orders that get approved."),
     strict_idempotency: bool = typer.Option(
-        False,
-        "--strict-idempotency",
-        help="Only idempotency keys dedupe: a new key for an orderId with an open order is a second order.",
-    ),
+        False, "--strict-idempotency",
+        help="Only idempotency keys dedupe: a new key for an orderId with an open order is a second order."),
     webhook_url: str | None = typer.Option(None, "--webhook-url", help="Where to POST signed webhooks."),
     merchant_db_url: str | None = typer.Option(
-        None,
-        "--merchant-db-url",
-        envvar="FLEX_SANDBOX_MERCHANT_DB_URL",
-        help="SQLAlchemy URL of the merchant DB the demo checkout page stores card tokens in.",
-    ),
+        None, "--merchant-db-url", envvar="FLEX_SANDBOX_MERCHANT_DB_URL",
+        help="SQLAlchemy URL of the merchant DB the demo checkout page stores card tokens in."),
     log_level: str = typer.Option("INFO", "--log-level"),
 ) -> None:
     """Start the sandbox and run until SIGTERM/SIGINT."""
@@ -337,19 +291,9 @@ def serve(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await serve_async(
-            data_dir,
-            host=host,
-            port=port,
-            sftp_port=sftp_port,
-            seed=seed,
-            clock_speed=clock_speed,
-            token_ttl=token_ttl,
-            approve_rate=approve_rate,
-            strict_idempotency=strict_idempotency,
-            webhook_url=webhook_url,
-            merchant_db_url=merchant_db_url,
-            stop=stop,
-        )
+        await serve_async(data_dir, host=host, port=port, sftp_port=sftp_port, seed=seed, clock_speed=clock_speed,
+                          token_ttl=token_ttl, approve_rate=approve_rate,
+                          strict_idempotency=strict_idempotency, webhook_url=webhook_url,
+                          merchant_db_url=merchant_db_url, stop=stop)
 
     asyncio.run(run())

@@ -27,24 +27,11 @@ def new_trace_id() -> str:
     return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
 
 
-def problem(
-    status: int,
-    errors: dict[str, list[str]] | None = None,
-    *,
-    title: str | None = None,
-    detail: str | None = None,
-    trace_id: str | None = None,
-) -> dict[str, Any]:
+def problem(status: int, errors: dict[str, list[str]] | None = None, *, title: str | None = None,
+            detail: str | None = None, trace_id: str | None = None) -> dict[str, Any]:
     """An ASP.NET problem-details body (400 validation shape when ``errors`` is given)."""
-    titles = {
-        400: VALIDATION_TITLE,
-        401: "Unauthorized",
-        404: "Not Found",
-        409: "Conflict",
-        429: "Too Many Requests",
-        500: "Internal Server Error",
-        503: "Service Unavailable",
-    }
+    titles = {400: VALIDATION_TITLE, 401: "Unauthorized", 404: "Not Found", 409: "Conflict",
+              429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
     body: dict[str, Any] = {
         "type": f"https://tools.ietf.org/html/rfc9110#section-15.{5 if status < 500 else 6}",
         "title": title or titles.get(status, "Error"),

@@ -61,15 +61,8 @@ def static_text(name: str) -> str:
 def fingerprint(signals: schemas.SenseCollectRequest) -> str:
     """Device fingerprint (ours): SHA-256 of user agent, screen, timezone and language, 32 hex chars."""
     s = signals.screen
-    basis = [
-        signals.user_agent,
-        s.width,
-        s.height,
-        s.color_depth,
-        s.pixel_ratio,
-        signals.timezone,
-        signals.language,
-    ]
+    basis = [signals.user_agent, s.width, s.height, s.color_depth, s.pixel_ratio, signals.timezone,
+             signals.language]
     return hashlib.sha256(json.dumps(basis, separators=(",", ":")).encode()).hexdigest()[:32]
 
 
@@ -102,14 +95,9 @@ class SenseStore:
     @staticmethod
     def _view(row: sqlite3.Row) -> dict[str, Any]:
         created = datetime.fromtimestamp(row["created_at"], tz=timezone.utc)
-        return {
-            "senseKey": row["sense_key"],
-            "mid": row["mid"],
-            "siteId": row["site_id"],
-            "fingerprint": row["fingerprint"],
-            "signals": json.loads(row["signals"]),
-            "createdAt": created.isoformat().replace("+00:00", "Z"),
-        }
+        return {"senseKey": row["sense_key"], "mid": row["mid"], "siteId": row["site_id"],
+                "fingerprint": row["fingerprint"], "signals": json.loads(row["signals"]),
+                "createdAt": created.isoformat().replace("+00:00", "Z")}
 
     def get(self, key: str) -> dict[str, Any] | None:
         """One session, or None."""
@@ -154,26 +142,16 @@ def router(state: SandboxState, store: SenseStore) -> APIRouter:
     @r.get(WIDGET_PATH, response_class=Response)
     def widget() -> Response:
         """The SenseJS-compatible widget (replaces the ``fc`` stub of Flex's snippet)."""
-        return Response(
-            static_text("widget.js"), media_type=JS_MEDIA_TYPE, headers={"Cache-Control": "no-cache"}
-        )
+        return Response(static_text("widget.js"), media_type=JS_MEDIA_TYPE,
+                        headers={"Cache-Control": "no-cache"})
 
     @r.options(COLLECT_PATH)
     def collect_preflight() -> Response:
         """CORS preflight: merchant pages live on their own origin."""
         return Response(status_code=204, headers=CORS_HEADERS)
 
-    @r.post(
-        COLLECT_PATH,
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/SenseCollectRequest"}}
-                },
-            }
-        },
-    )
+    @r.post(COLLECT_PATH, openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/SenseCollectRequest"}}}}})
     async def collect(request: Request) -> JSONResponse:
         """Store one page's signals; answers ``{"senseKey"}``. Invalid payloads get 400 problem details."""
         raw = await request.body()
@@ -234,8 +212,7 @@ def mount(app: FastAPI, state: SandboxState, store: SenseStore) -> None:
         components = doc.setdefault("components", {}).setdefault("schemas", {})
         if "SenseCollectRequest" not in components:
             schema = schemas.SenseCollectRequest.model_json_schema(
-                by_alias=True, ref_template="#/components/schemas/{model}"
-            )
+                by_alias=True, ref_template="#/components/schemas/{model}")
             components.update(schema.pop("$defs", {}))
             components["SenseCollectRequest"] = schema
         return doc

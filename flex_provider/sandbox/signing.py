@@ -36,9 +36,8 @@ class WebhookSigner:
         if not self._key:
             raise ValueError("the webhook subscriber key is empty")
 
-    def headers(
-        self, body: bytes, host: str, *, nonce: str | None = None, date: datetime | str | None = None
-    ) -> dict[str, str]:
+    def headers(self, body: bytes, host: str, *, nonce: str | None = None,
+                date: datetime | str | None = None) -> dict[str, str]:
         """The ``x-fc-*`` headers of a POST of ``body`` to ``host`` (the receiver's Host header value).
 
         ``nonce`` defaults to 32 random hex characters, ``date`` to now, sent as an RFC 1123 GMT date.

@@ -175,9 +175,7 @@ def _b64url(data: bytes) -> str:
 
 
 def _canonical_hash(obj: Any) -> str:
-    return hashlib.sha256(
-        json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
-    ).hexdigest()
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
 
 
 def _without_sequence_number(body: Any) -> Any:
@@ -280,20 +278,10 @@ class SandboxState:
                 try:
                     fn(event)
                 except Exception:
-                    log.exception(
-                        "sandbox order-event listener failed for %s %s", event.event, event.order_id
-                    )
+                    log.exception("sandbox order-event listener failed for %s %s", event.event, event.order_id)
 
-    def _emit(
-        self,
-        conn: sqlite3.Connection,
-        row: sqlite3.Row | dict[str, Any],
-        event: str,
-        status: str,
-        at: float,
-        *,
-        amount: int | None = None,
-    ) -> OrderEvent:
+    def _emit(self, conn: sqlite3.Connection, row: sqlite3.Row | dict[str, Any], event: str, status: str,
+              at: float, *, amount: int | None = None) -> OrderEvent:
         ev = OrderEvent(
             event=event,
             order_id=row["id"],
@@ -308,17 +296,8 @@ class SandboxState:
         conn.execute(
             "INSERT INTO events (event, order_id, external_order_id, mid, status, confirmation_id, amount, "
             "currency, timestamp) VALUES (?,?,?,?,?,?,?,?,?)",
-            (
-                ev.event,
-                ev.order_id,
-                ev.external_order_id,
-                ev.mid,
-                ev.status,
-                ev.confirmation_id,
-                ev.amount,
-                ev.currency,
-                at,
-            ),
+            (ev.event, ev.order_id, ev.external_order_id, ev.mid, ev.status, ev.confirmation_id, ev.amount,
+             ev.currency, at),
         )
         self._pending.append(ev)
         return ev
@@ -453,14 +432,8 @@ class SandboxState:
         cc = req.payment_method.credit_card
         pan = cc.number
         if pan not in TEST_CARDS:  # ours: only whitelisted test cards, never real card data (flex-api.md 5.4)
-            return 400, problem(
-                400,
-                {
-                    "PaymentMethod.CreditCard.Number": [
-                        "Only whitelisted test cards can be tokenized in the sandbox."
-                    ]
-                },
-            )
+            return 400, problem(400, {"PaymentMethod.CreditCard.Number": [
+                "Only whitelisted test cards can be tokenized in the sandbox."]})
         bin6, last4 = pan[:6], pan[-4:]
         brand = card_brand(pan)
         behaviour = TEST_CARDS[pan]
@@ -514,8 +487,7 @@ class SandboxState:
         """The vault entry of a card token (no PAN is ever stored: BIN, last 4, brand, behaviour), or None."""
         with self._lock:
             row = self._conn.execute(
-                "SELECT token, mid, bin, last4, brand, behaviour, created_at FROM cards WHERE token=?",
-                (token,),
+                "SELECT token, mid, bin, last4, brand, behaviour, created_at FROM cards WHERE token=?", (token,)
             ).fetchone()
         if row is None:
             return None
@@ -524,12 +496,8 @@ class SandboxState:
     def _card(self, mid: str, pm: PaymentMethod) -> dict[str, Any]:
         """Card facts for an order: token (never a PAN), bin, last4 and the behaviour that applies."""
         number = (pm.card_number or "").strip()
-        info: dict[str, Any] = {
-            "token": None,
-            "bin": pm.card_bin_number,
-            "last4": pm.card_last4_digits,
-            "behaviour": "seeded",
-        }
+        info: dict[str, Any] = {"token": None, "bin": pm.card_bin_number, "last4": pm.card_last4_digits,
+                                "behaviour": "seeded"}
         if pm.token is False and _looks_like_pan(number.replace(" ", "")):
             pan = number.replace(" ", "")
             info.update(bin=pan[:6], last4=pan[-4:], behaviour=TEST_CARDS.get(pan, "seeded"))
@@ -552,9 +520,7 @@ class SandboxState:
         if isinstance(req, EvaluateRequest):
             errors.update(self._check_mid(mid, req.mid))
             if not req.is_declined:
-                errors["IsDeclined"] = [
-                    "Only declined transactions can be evaluated (isDeclined must be true)."
-                ]
+                errors["IsDeclined"] = ["Only declined transactions can be evaluated (isDeclined must be true)."]
             if req.is_mit and req.expiry_date_utc is None:
                 errors["ExpiryDateUtc"] = ["The ExpiryDateUtc field is required."]
             if not (req.payment_method.card_number or "").strip():
@@ -567,22 +533,16 @@ class SandboxState:
             return 400, problem(400, errors)
         assert isinstance(req, EvaluateRequest)
         return self._idempotent(
-            mid,
-            "evaluate",
-            str(req.idempotency_key),
-            _without_sequence_number(body),
+            mid, "evaluate", str(req.idempotency_key), _without_sequence_number(body),
             lambda conn: self._evaluate(conn, mid, req, source),
         )
 
-    def _evaluate(
-        self, conn: sqlite3.Connection, mid: str, req: EvaluateRequest, source: str
-    ) -> tuple[int, dict[str, Any]]:
+    def _evaluate(self, conn: sqlite3.Connection, mid: str, req: EvaluateRequest,
+                  source: str) -> tuple[int, dict[str, Any]]:
         now = self.clock.timestamp()
         expiry = _ts(req.expiry_date_utc) if req.expiry_date_utc is not None else None
         if req.is_mit and expiry is not None and expiry <= now:
-            return 400, problem(
-                400, {"ExpiryDateUtc": ["The field ExpiryDateUtc must be later than the current time."]}
-            )
+            return 400, problem(400, {"ExpiryDateUtc": ["The field ExpiryDateUtc must be later than the current time."]})
         open_row = conn.execute(
             "SELECT * FROM orders WHERE mid=? AND external_order_id=? AND status IN (0,4,5) ORDER BY seq DESC",
             (mid, req.order_id),
@@ -619,39 +579,20 @@ class SandboxState:
         billing = req.billing_information
         payer = req.payer
         row = {
-            "id": order_id,
-            "mid": mid,
-            "external_order_id": req.order_id,
-            "seq": seq,
-            "source": source,
-            "is_mit": int(req.is_mit),
-            "transaction_type": req.transaction_type or "PURCHASE",
-            "status": status,
-            "amount": req.transaction.amount,
-            "currency": req.transaction.currency.upper(),
-            "refunded": 0,
-            "placed_at": now,
-            "expiry_at": expiry,
-            "due_at": due_at,
-            "planned": planned,
-            "final_at": final_at,
-            "confirmation_id": confirmation_id,
-            "idempotency_key": str(req.idempotency_key),
-            "reference_number": req.transaction.id,
-            "correlation_id": req.correlation_id,
-            "site_id": req.site_id or self.merchant.site_id,
-            "card_token": card["token"],
-            "card_bin": card["bin"],
-            "card_last4": card["last4"],
-            "card_behaviour": behaviour,
+            "id": order_id, "mid": mid, "external_order_id": req.order_id, "seq": seq, "source": source,
+            "is_mit": int(req.is_mit), "transaction_type": req.transaction_type or "PURCHASE", "status": status,
+            "amount": req.transaction.amount, "currency": req.transaction.currency.upper(), "refunded": 0,
+            "placed_at": now, "expiry_at": expiry, "due_at": due_at, "planned": planned, "final_at": final_at,
+            "confirmation_id": confirmation_id, "idempotency_key": str(req.idempotency_key),
+            "reference_number": req.transaction.id, "correlation_id": req.correlation_id,
+            "site_id": req.site_id or self.merchant.site_id, "card_token": card["token"],
+            "card_bin": card["bin"], "card_last4": card["last4"], "card_behaviour": behaviour,
             "first_name": billing.first_name if billing else None,
             "last_name": billing.last_name if billing else None,
-            "email": payer.email if payer else None,
-            "phone": payer.phone if payer else None,
+            "email": payer.email if payer else None, "phone": payer.phone if payer else None,
             "billing_json": billing.model_dump_json(by_alias=True) if billing else None,
             "shipping_json": req.shipping_information.model_dump_json(by_alias=True)
-            if req.shipping_information
-            else None,
+            if req.shipping_information else None,
             "updated_at": now,
         }
         cols = ",".join(row)
@@ -663,9 +604,7 @@ class SandboxState:
     @staticmethod
     def _evaluate_response(order_id: str, status: int, *, declined: bool = False) -> dict[str, Any]:
         name = {
-            PROCESSING: "SUBMITTED",
-            DRAFT: "CHALLENGE",
-            CAPTURE_REQUIRED: "CAPTUREREQUIRED",
+            PROCESSING: "SUBMITTED", DRAFT: "CHALLENGE", CAPTURE_REQUIRED: "CAPTUREREQUIRED",
             COMPLETED: "APPROVED",
         }.get(status, "DECLINED" if declined else "SUBMITTED")
         return _envelope(name, orderSessionKey=order_id, senseKey=None, orderId=order_id)
@@ -694,16 +633,8 @@ class SandboxState:
             conn.execute(
                 "INSERT OR IGNORE INTO transmits (id, mid, order_id, transaction_id, source, amount, currency, "
                 "created_at) VALUES (?,?,?,?,?,?,?,?)",
-                (
-                    transmit_id,
-                    mid,
-                    req.order_id,
-                    req.transaction.id,
-                    source,
-                    req.transaction.amount,
-                    req.transaction.currency.upper(),
-                    self.clock.timestamp(),
-                ),
+                (transmit_id, mid, req.order_id, req.transaction.id, source, req.transaction.amount,
+                 req.transaction.currency.upper(), self.clock.timestamp()),
             )
             return 200, _envelope(transmitId=transmit_id)
 
@@ -787,8 +718,7 @@ class SandboxState:
                 return _ts(datetime.fromisoformat(vals[-1].replace("Z", "+00:00")))
             except ValueError:
                 errors.setdefault(name[:1].upper() + name[1:], []).append(
-                    f"The value '{vals[-1]}' is not valid for {name[:1].upper() + name[1:]}."
-                )
+                    f"The value '{vals[-1]}' is not valid for {name[:1].upper() + name[1:]}.")
                 return None
 
         def integer(name: str, default: int, lo: int, hi: int) -> int:
@@ -882,17 +812,12 @@ class SandboxState:
             return 400, problem(400, {"AmountToRefund": [message]})
         key = str(req.idempotency_key) if req.idempotency_key else None
         return self._idempotent(
-            mid,
-            "refund",
-            key,
-            {"order": order_id.lower(), "body": body},
-            lambda conn: self._refund(conn, mid, order_id, minor),
-            window=IDEMPOTENCY_WINDOW_S,
+            mid, "refund", key, {"order": order_id.lower(), "body": body},
+            lambda conn: self._refund(conn, mid, order_id, minor), window=IDEMPOTENCY_WINDOW_S,
         )
 
-    def _refund(
-        self, conn: sqlite3.Connection, mid: str, order_id: str, minor: int
-    ) -> tuple[int, dict[str, Any]]:
+    def _refund(self, conn: sqlite3.Connection, mid: str, order_id: str,
+                minor: int) -> tuple[int, dict[str, Any]]:
         """Refund ``minor`` minor units of the order's currency (by its ISO 4217 exponent)."""
         row = self._order_row(conn, mid, order_id)
         assert row is not None
@@ -903,27 +828,20 @@ class SandboxState:
             return str(currencies.to_major(value, currency))
 
         def failed(code: str, message: str) -> tuple[int, dict[str, Any]]:
-            return 200, _envelope(
-                "FAILED", success=False, responseCode=code, responseMessage=message, transactionId=None
-            )
+            return 200, _envelope("FAILED", success=False, responseCode=code, responseMessage=message,
+                                  transactionId=None)
 
         if status not in (COMPLETED, RETURNED):
             return failed("2002", f"Order cannot be refunded in status {STATUS_NAMES.get(status)}.")
         remaining = amount - refunded
         if minor > remaining:
-            return failed(
-                "2001",
-                f"Amount to refund ({major(minor)}) is greater than maximum refund amount "
-                f"in ({major(remaining)}))",
-            )
+            return failed("2001", f"Amount to refund ({major(minor)}) is greater than maximum refund amount "
+                                  f"in ({major(remaining)}))")
         full = refunded == 0 and minor == amount
         cap = int((Decimal(amount) * REFUND_PARTIAL_CAP).to_integral_value(rounding="ROUND_FLOOR"))
         if not full and refunded + minor > cap:
-            return failed(
-                "2003",
-                f"Partial refunds are limited to 60% of the order amount: at most "
-                f"{major(max(cap - refunded, 0))} more can be refunded on this order.",
-            )
+            return failed("2003", f"Partial refunds are limited to 60% of the order amount: at most "
+                                  f"{major(max(cap - refunded, 0))} more can be refunded on this order.")
         now = self.clock.timestamp()
         new_status = RETURNED if refunded + minor >= amount else status
         conn.execute(
@@ -932,14 +850,10 @@ class SandboxState:
         )
         self._emit(conn, row, "order.refunded", "REFUNDED", now, amount=minor)
         transaction_id = str(uuid.uuid4())
-        return 200, _envelope(
-            "SUCCESS",
-            responseCode="00",
-            responseMessage="Refund approved",
-            transactionId=transaction_id,
-            refundedAmount=float(currencies.to_major(refunded + minor, currency)),
-            orderStatus=STATUS_NAMES[new_status],
-        )
+        return 200, _envelope("SUCCESS", responseCode="00", responseMessage="Refund approved",
+                              transactionId=transaction_id,
+                              refundedAmount=float(currencies.to_major(refunded + minor, currency)),
+                              orderStatus=STATUS_NAMES[new_status])
 
     def cancel(self, mid: str, order_id: str, body: Any) -> tuple[int, dict[str, Any]]:
         """``POST /orders/{id}/cancel``: Draft/Processing/Capturerequired -> Cancelled, answers ``{}``."""
@@ -978,23 +892,18 @@ class SandboxState:
                 return 200, {}
             if status not in CANCELLABLE:
                 return 200, _envelope(
-                    "FAILED",
-                    success=False,
-                    responseCode="3001",
+                    "FAILED", success=False, responseCode="3001",
                     responseMessage=f"Order cannot be cancelled in status {STATUS_NAMES.get(status)}.",
                 )
             now = self.clock.timestamp()
-            conn.execute(
-                "UPDATE orders SET status=?, final_at=?, updated_at=? WHERE id=?",
-                (CANCELLED, now, now, order_id),
-            )
+            conn.execute("UPDATE orders SET status=?, final_at=?, updated_at=? WHERE id=?",
+                         (CANCELLED, now, now, order_id))
             self._emit(conn, row, "order.cancelled", "CANCELLED", now)
             return 200, {}
 
         key = str(req.idempotency_key) if req.idempotency_key else None
-        return self._idempotent(
-            mid, "cancel", key, {"order": order_id, "body": body or {}}, run, window=IDEMPOTENCY_WINDOW_S
-        )
+        return self._idempotent(mid, "cancel", key, {"order": order_id, "body": body or {}}, run,
+                                window=IDEMPOTENCY_WINDOW_S)
 
     def capture(self, mid: str, body: Any) -> tuple[int, dict[str, Any]]:
         """``POST /capture``: Capturerequired -> Completed (emits order.completed)."""
@@ -1010,14 +919,8 @@ class SandboxState:
                 return 404, problem(404, detail=f"Order {req.order_id} not found.")
 
             def failed(message: str) -> tuple[int, dict[str, Any]]:
-                return 200, _envelope(
-                    "FAILED",
-                    success=False,
-                    captureStatus="FAILED",
-                    orderId=row["id"],
-                    responseCode="4001",
-                    responseMessage=message,
-                )
+                return 200, _envelope("FAILED", success=False, captureStatus="FAILED", orderId=row["id"],
+                                      responseCode="4001", responseMessage=message)
 
             if int(row["status"]) != CAPTURE_REQUIRED:
                 return failed(f"Order cannot be captured in status {STATUS_NAMES.get(int(row['status']))}.")
@@ -1058,10 +961,8 @@ class SandboxState:
                     updated["confirmation_id"] = confirmation_id
                     events.append(self._emit(conn, updated, "order.completed", "APPROVED", at))
                 else:
-                    conn.execute(
-                        "UPDATE orders SET status=?, final_at=?, updated_at=? WHERE id=?",
-                        (EXPIRED, at, now, row["id"]),
-                    )
+                    conn.execute("UPDATE orders SET status=?, final_at=?, updated_at=? WHERE id=?",
+                                 (EXPIRED, at, now, row["id"]))
                     events.append(self._emit(conn, row, "order.expired", "EXPIRED", at))
             conn.execute("DELETE FROM tokens WHERE expires_at < ?", (now - 86400,))
         return events

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from flex_provider.hooks.sftp import FlexSftpAsyncHook, RemoteFile
 
 
+
 def _asyncssh_error() -> type[Exception]:
     import asyncssh
 

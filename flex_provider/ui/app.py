@@ -27,14 +27,10 @@ from flex_provider.ui.page import render
 #: Resource name the auth manager is asked about (``is_authorized_custom_view``).
 VIEW_RESOURCE = "Flex"
 #: Nothing from outside the machine, not even from the api-server: styles and the chart are inline.
-CSP = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; "
-    "frame-ancestors 'self'"
-)
-ICON_SVG = (
-    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="#38a169" '
-    'stroke-width="2.5"><path d="M3 17l6-6 4 4 8-8"/><path d="M15 7h6v6"/></svg>'
-)
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; "
+       "frame-ancestors 'self'")
+ICON_SVG = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="#38a169" '
+            'stroke-width="2.5"><path d="M3 17l6-6 4 4 8-8"/><path d="M15 7h6v6"/></svg>')
 _HEADERS = {"Content-Security-Policy": CSP, "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
@@ -45,9 +41,7 @@ async def airflow_viewer(request: Request) -> Any:
 
     credentials = await bearer_scheme(request)
     user = await get_user(request, None, credentials)
-    allowed = get_auth_manager().is_authorized_custom_view(
-        method="GET", resource_name=VIEW_RESOURCE, user=user
-    )
+    allowed = get_auth_manager().is_authorized_custom_view(method="GET", resource_name=VIEW_RESOURCE, user=user)
     if not allowed:
         raise HTTPException(status_code=403, detail="Forbidden")
     return user
@@ -66,12 +60,7 @@ class _CachedSources:
             if self._sources is not None:
                 return self._sources
             sources = self._factory()
-            complete = None not in (
-                sources.merchant_engine,
-                sources.ledger,
-                sources.webhook_store,
-                sources.mid,
-            )
+            complete = None not in (sources.merchant_engine, sources.ledger, sources.webhook_store, sources.mid)
             if complete:
                 self._sources = sources
             return sources
@@ -131,9 +120,7 @@ def sources_from_airflow() -> FlexViewSources:
             return None
 
     merchant = engine_for(conf.get("flex", "merchant_conn_id", fallback="flex_merchant_db"))
-    ledger_engine = engine_for(
-        conf.get("flex", "ledger_conn_id", fallback="flex_ledger_db") or "flex_ledger_db"
-    )
+    ledger_engine = engine_for(conf.get("flex", "ledger_conn_id", fallback="flex_ledger_db") or "flex_ledger_db")
     webhook_url = conf.get("flex", "webhook_db_url", fallback=None) or None
     events_engine = make_engine(webhook_url) if webhook_url else ledger_engine
     mid = None

@@ -50,9 +50,7 @@ class DayRecovery(BaseModel):
     rescued_amount: str = Field(description="major units, e.g. '19.99' (from rescued_amount_cents)")
     rescued_amount_minor: int
     expired: int
-    recovery_rate: str | None = Field(
-        description="rescued / (rescued + expired) as a percentage, e.g. '41.2%'"
-    )
+    recovery_rate: str | None = Field(description="rescued / (rescued + expired) as a percentage, e.g. '41.2%'")
 
 
 class BatchFile(BaseModel):
@@ -163,21 +161,16 @@ def rejects_for_day(engine: Engine, day: date, *, limit: int = 200) -> tuple[lis
     params = {"d": day.isoformat(), "limit": limit}
     with engine.connect() as conn:
         counts = conn.execute(
-            text(f"SELECT flex_reject_reason, COUNT(*) FROM orders WHERE {where} GROUP BY 1 ORDER BY 1"),
-            params,
+            text(f"SELECT flex_reject_reason, COUNT(*) FROM orders WHERE {where} GROUP BY 1 ORDER BY 1"), params
         ).all()
         rows = conn.execute(
-            text(
-                f"SELECT order_id, flex_reject_reason FROM orders WHERE {where} ORDER BY order_id LIMIT :limit"
-            ),
+            text(f"SELECT order_id, flex_reject_reason FROM orders WHERE {where} ORDER BY order_id LIMIT :limit"),
             params,
         ).all()
     return [Reject(order_id=str(o), reason=str(r)) for o, r in rows], {str(r): int(n) for r, n in counts}
 
 
-def files_for_day(
-    ledger: FlexLedger, mid: str, day: date, kinds: Sequence[str] = FILE_KINDS
-) -> list[BatchFile]:
+def files_for_day(ledger: FlexLedger, mid: str, day: date, kinds: Sequence[str] = FILE_KINDS) -> list[BatchFile]:
     """The ledger's files of that day, through its public ``files_for_day``."""
     files: list[BatchFile] = []
     for kind in kinds:
@@ -236,11 +229,6 @@ def load_overview(sources: FlexViewSources, day: date | None = None) -> FlexOver
     else:
         errors.append("webhook store not configured")
     return FlexOverview(
-        days=days,
-        selected_day=selected,
-        files=files,
-        rejects=rejects,
-        rejects_by_reason=by_reason,
-        events=events,
-        errors=errors,
+        days=days, selected_day=selected, files=files, rejects=rejects, rejects_by_reason=by_reason,
+        events=events, errors=errors,
     )

@@ -43,14 +43,9 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def connections(
-    sandbox_info: dict[str, Any], merchant_db: Path, ledger_db: Path
-) -> dict[str, dict[str, Any]]:
+def connections(sandbox_info: dict[str, Any], merchant_db: Path, ledger_db: Path) -> dict[str, dict[str, Any]]:
     """The four connections of the demo, as ``airflow connections import`` reads them."""
-    conns = {
-        cid: json.loads(sandbox_info["airflow_connections"][cid])
-        for cid in ("flex_default", "flex_sftp_default")
-    }
+    conns = {cid: json.loads(sandbox_info["airflow_connections"][cid]) for cid in ("flex_default", "flex_sftp_default")}
     conns["flex_merchant_db"] = {"conn_type": "sqlite", "host": str(merchant_db)}
     conns["flex_ledger_db"] = {"conn_type": "sqlite", "host": str(ledger_db)}
     for conn in conns.values():
@@ -71,9 +66,7 @@ class _Api:
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         for attempt in (1, 2):
-            r = self.client.request(
-                method, path, json=body, headers={"Authorization": f"Bearer {self._token}"}
-            )
+            r = self.client.request(method, path, json=body, headers={"Authorization": f"Bearer {self._token}"})
             if r.status_code == 401 and attempt == 1:
                 self._token = self.stack.token()
                 continue
@@ -107,9 +100,7 @@ class _Api:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the UI demo until Ctrl-C."""
-    parser = argparse.ArgumentParser(
-        prog="python -m flex_provider.ui.launch", description=__doc__.split("\n\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m flex_provider.ui.launch", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dir", default=".demo-ui", help="working folder (default .demo-ui, wiped first)")
     parser.add_argument("--port", type=int, default=8080, help="api-server port on 127.0.0.1 (default 8080)")
     parser.add_argument("--days", type=int, default=3)
@@ -138,19 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     webhook_url = f"http://127.0.0.1:{args.port}/flex/webhooks"
     say(f"Starting the Flex sandbox (webhooks -> {webhook_url})")
-    sandbox = Sandbox(
-        work / "sandbox",
-        "--clock-speed",
-        str(args.clock_speed),
-        "--webhook-url",
-        webhook_url,
-        "--merchant-db-url",
-        f"sqlite:///{merchant_db}",
-    )
+    sandbox = Sandbox(work / "sandbox", "--clock-speed", str(args.clock_speed), "--webhook-url", webhook_url,
+                      "--merchant-db-url", f"sqlite:///{merchant_db}")
     stack = AirflowStack(
-        work / "airflow",
-        port=args.port,
-        dags_folder=REPO / "dags",
+        work / "airflow", port=args.port, dags_folder=REPO / "dags",
         extra_env={
             "AIRFLOW__FLEX__LEDGER_CONN_ID": "flex_ledger_db",
             "AIRFLOW__FLEX__MERCHANT_CONN_ID": "flex_merchant_db",
@@ -177,21 +159,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         api = _Api(stack)
         api.wait_dags(DAGS)
         say("Airflow UI ready")
-        print(
-            f"\n  Airflow UI       {stack.url}  (user admin)\n"
-            f"  admin password   in {stack.password_file}\n"
-            f"  Flex view        {stack.url}/plugin/flex\n"
-            f"  logs             {stack.log_dir}\n"
-            "  stop             Ctrl-C here (stops the sandbox and every Airflow process)\n",
-            flush=True,
-        )
+        print(f"\n  Airflow UI       {stack.url}  (user admin)\n"
+              f"  admin password   in {stack.password_file}\n"
+              f"  Flex view        {stack.url}/plugin/flex\n"
+              f"  logs             {stack.log_dir}\n"
+              "  stop             Ctrl-C here (stops the sandbox and every Airflow process)\n", flush=True)
         if not args.no_runs:
             _demo_runs(api, sandbox, days, say)
             counts = merchant_counts(merchant_db)
-            say(
-                f"Demo runs done: shipped {counts['shipped']}, rescued {counts['approved']}, "
-                f"expired {counts['expired']}, pending {counts['pending']}; see {stack.url}/plugin/flex"
-            )
+            say(f"Demo runs done: shipped {counts['shipped']}, rescued {counts['approved']}, "
+                f"expired {counts['expired']}, pending {counts['pending']}; see {stack.url}/plugin/flex")
         while True:
             stack.check_alive()
             time.sleep(2)

@@ -35,21 +35,15 @@ def _ts(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else ""
 
 
-def _table(
-    headers: Sequence[str],
-    rows: Iterable[Sequence[object]],
-    *,
-    numeric: set[int],
-    row_id: str,
-    selected: Iterable[bool] | None = None,
-) -> str:
-    head = "".join(f"<th{' class=n' if i in numeric else ''}>{_e(h)}</th>" for i, h in enumerate(headers))
+def _table(headers: Sequence[str], rows: Iterable[Sequence[object]], *, numeric: set[int], row_id: str,
+           selected: Iterable[bool] | None = None) -> str:
+    head = "".join(f'<th{" class=n" if i in numeric else ""}>{_e(h)}</th>' for i, h in enumerate(headers))
     body = []
     marks = iter(selected) if selected is not None else None
     for row in rows:
         cls = ' class="sel"' if marks is not None and next(marks) else ""
         cells = "".join(
-            f"<td{' class=n' if i in numeric else ''}>{c if isinstance(c, _Html) else _e(c)}</td>"
+            f'<td{" class=n" if i in numeric else ""}>{c if isinstance(c, _Html) else _e(c)}</td>'
             for i, c in enumerate(row)
         )
         body.append(f"<tr{cls}>{cells}</tr>")
@@ -78,14 +72,10 @@ def chart(days: Sequence[DayRecovery], *, width: int = 720, height: int = 220) -
     pad, base = 30, height - 30
     slot = (width - pad) / len(ordered)
     bar = min(48.0, slot * 0.6)
-    parts = [
-        (
-            f'<svg id="chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'role="img" aria-label="Declines sent and their outcome by business day">'
-        ),
-        f'<line x1="{pad}" y1="{base}" x2="{width}" y2="{base}" stroke="#cbd5e0"/>',
-        f'<text x="2" y="14" font-size="11" fill="#718096">{top}</text>',
-    ]
+    parts = [(f'<svg id="chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'role="img" aria-label="Declines sent and their outcome by business day">'),
+             f'<line x1="{pad}" y1="{base}" x2="{width}" y2="{base}" stroke="#cbd5e0"/>',
+             f'<text x="2" y="14" font-size="11" fill="#718096">{top}</text>']
     for i, (day, b) in enumerate(ordered):
         x = pad + i * slot + (slot - bar) / 2
         y = base
@@ -96,18 +86,12 @@ def chart(days: Sequence[DayRecovery], *, width: int = 720, height: int = 220) -
                 continue
             h = (base - 20) * value / top
             y -= h
-            parts.append(
-                f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" '
-                f'fill="{_COLORS[key]}"><title>{_e(day)} {key}: {value}</title></rect>'
-            )
-        parts.append(
-            f'<text x="{x + bar / 2:.1f}" y="{base + 14}" font-size="11" text-anchor="middle">'
-            f"{_e(day.strftime('%m-%d'))}</text>"
-        )
-        parts.append(
-            f'<text x="{x + bar / 2:.1f}" y="{y - 4:.1f}" font-size="11" text-anchor="middle">'
-            f"{b['sent']}</text>"
-        )
+            parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" '
+                         f'fill="{_COLORS[key]}"><title>{_e(day)} {key}: {value}</title></rect>')
+        parts.append(f'<text x="{x + bar / 2:.1f}" y="{base + 14}" font-size="11" text-anchor="middle">'
+                     f"{_e(day.strftime('%m-%d'))}</text>")
+        parts.append(f'<text x="{x + bar / 2:.1f}" y="{y - 4:.1f}" font-size="11" text-anchor="middle">'
+                     f"{b['sent']}</text>")
     parts.append("</svg>")
     legend = "".join(f'<span><i class="sw" style="background:{c}"></i>{k}</span>' for k, c in _COLORS.items())
     return "".join(parts) + f'<div class="legend muted">{legend} (bar label: declines sent)</div>'
@@ -121,77 +105,27 @@ def render(view: FlexOverview, *, base_path: str = "") -> str:
         return _Html(f'<a href="{_e(base_path)}?day={d.isoformat()}" target="_self">{d.isoformat()}</a>')
 
     recovery = _table(
-        [
-            "Business day",
-            "Currency",
-            "Declines sent",
-            "Rescued",
-            "Rescued amount",
-            "Expired",
-            "Pending",
-            "Rejected",
-            "Recovery rate",
-        ],
-        (
-            [
-                day_link(d.business_date),
-                d.currency,
-                d.declines_sent,
-                d.rescued_count,
-                d.rescued_amount,
-                d.expired,
-                d.pending,
-                d.rejected,
-                d.recovery_rate or "n/a",
-            ]
-            for d in reversed(view.days)
-        ),
-        numeric={2, 3, 4, 5, 6, 7, 8},
-        row_id="recovery",
+        ["Business day", "Currency", "Declines sent", "Rescued", "Rescued amount", "Expired", "Pending",
+         "Rejected", "Recovery rate"],
+        ([day_link(d.business_date), d.currency, d.declines_sent, d.rescued_count, d.rescued_amount, d.expired,
+          d.pending, d.rejected, d.recovery_rate or "n/a"] for d in reversed(view.days)),
+        numeric={2, 3, 4, 5, 6, 7, 8}, row_id="recovery",
         selected=[d.business_date == sel for d in reversed(view.days)],
     )
     files = _table(
         ["File", "Kind", "State", "Rows", "Ack", "Ack error", "Uploaded", "Acknowledged"],
-        (
-            [
-                f.name,
-                f.kind,
-                f.state,
-                f.rows,
-                f.ack_status or "",
-                f.ack_error or "",
-                _ts(f.uploaded_at),
-                _ts(f.acknowledged_at),
-            ]
-            for f in view.files
-        ),
-        numeric={3},
-        row_id="files",
+        ([f.name, f.kind, f.state, f.rows, f.ack_status or "", f.ack_error or "", _ts(f.uploaded_at),
+          _ts(f.acknowledged_at)] for f in view.files),
+        numeric={3}, row_id="files",
     )
     reasons = ", ".join(f"{_e(r)}: {n}" for r, n in sorted(view.rejects_by_reason.items())) or "none"
-    rejects = _table(
-        ["Order id", "Reason"],
-        ([r.order_id, r.reason] for r in view.rejects),
-        numeric=set(),
-        row_id="rejects",
-    )
+    rejects = _table(["Order id", "Reason"], ([r.order_id, r.reason] for r in view.rejects), numeric=set(),
+                     row_id="rejects")
     events = _table(
         ["#", "Event", "Order", "Status", "Amount", "Currency", "Resent", "Received"],
-        (
-            [
-                e.id,
-                e.event,
-                e.order_id or "",
-                e.status or "",
-                e.amount or "",
-                e.currency or "",
-                "yes" if e.is_resent else "",
-                _ts(e.received_at),
-            ]
-            for e in view.events
-        ),
-        numeric={0, 4},
-        row_id="events",
+        ([e.id, e.event, e.order_id or "", e.status or "", e.amount or "", e.currency or "",
+          "yes" if e.is_resent else "", _ts(e.received_at)] for e in view.events),
+        numeric={0, 4}, row_id="events",
     )
     errors = "".join(f'<p class="err">Could not read {_e(m)}.</p>' for m in view.errors)
     day_txt = sel.isoformat() if sel else "no day yet"

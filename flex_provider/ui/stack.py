@@ -42,9 +42,7 @@ class AirflowStack:
     :param extra_env: more settings for every component (``AIRFLOW__FLEX__*``, ``FLEX_*``...).
     """
 
-    def __init__(
-        self, home: Path, *, port: int, dags_folder: Path, extra_env: Mapping[str, str] | None = None
-    ) -> None:
+    def __init__(self, home: Path, *, port: int, dags_folder: Path, extra_env: Mapping[str, str] | None = None) -> None:
         self.home = home.resolve()
         self.home.mkdir(parents=True, exist_ok=True)
         self.port = port
@@ -109,14 +107,8 @@ class AirflowStack:
         with log.open("ab") as fh:
             fh.write(f"\n$ airflow {' '.join(args)}\n".encode())
             fh.flush()
-            proc = subprocess.run(
-                [str(venv_bin() / "airflow"), *args],
-                env={**os.environ, **self.env},
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                timeout=timeout,
-                check=False,
-            )
+            proc = subprocess.run([str(venv_bin() / "airflow"), *args], env={**os.environ, **self.env},
+                                  stdout=fh, stderr=subprocess.STDOUT, timeout=timeout, check=False)
         if proc.returncode != 0:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
             raise RuntimeError(f"airflow {' '.join(args)} failed ({proc.returncode}):\n{tail}")
@@ -146,21 +138,14 @@ class AirflowStack:
             if name == "api-server":
                 args += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
             with (self.log_dir / f"{name}.log").open("ab") as log:
-                self.procs[name] = subprocess.Popen(
-                    args,
-                    env={**os.environ, **self.env},
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
+                self.procs[name] = subprocess.Popen(args, env={**os.environ, **self.env}, stdout=log,
+                                                    stderr=subprocess.STDOUT, start_new_session=True)
 
     def check_alive(self) -> None:
         """Raise with the log tail of any component that exited."""
         for name, proc in self.procs.items():
             if proc.poll() is not None:
-                tail = "\n".join(
-                    (self.log_dir / f"{name}.log").read_text(errors="replace").splitlines()[-30:]
-                )
+                tail = "\n".join((self.log_dir / f"{name}.log").read_text(errors="replace").splitlines()[-30:])
                 raise RuntimeError(f"airflow {name} exited with {proc.returncode}:\n{tail}")
 
     def wait_ready(self, paths: Sequence[str] = ("/api/v2/monitor/health",), *, timeout: float = 180) -> None:
@@ -184,9 +169,8 @@ class AirflowStack:
         """A JWT for the admin (``POST /auth/token``)."""
         import httpx
 
-        r = httpx.post(
-            f"{self.url}/auth/token", json={"username": ADMIN, "password": self.admin_password}, timeout=30
-        )
+        r = httpx.post(f"{self.url}/auth/token", json={"username": ADMIN, "password": self.admin_password},
+                       timeout=30)
         r.raise_for_status()
         return r.json()["access_token"]
 
