@@ -225,7 +225,7 @@ class FileCutter:
 
     def _ledger_frame(self, name: str, rows: pl.DataFrame, default: str | None) -> pl.DataFrame:
         """The file's ledger rows as columns; a row without its own expiry gets the envelope's."""
-        fallback = self.default_expiry.isoformat() if self.default_expiry is not None and default else None
+        fallback = default if self.csv_header is None else None  # the envelope's text (``...Z``)
         return rows.select(
             pl.lit(name).alias("file_name"),
             "order_id",
