@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 #: Files recorded in one ledger transaction at most (the recorder takes what is ready, up to this).
 RECORD_BATCH = 25
+#: Built files waiting for the recorder at most: when the ledger lags, the writer waits (memory stays flat).
+MAX_WAITING = 2 * RECORD_BATCH
 _END = object()
 
 
@@ -114,9 +116,10 @@ class ShipPipeline:
         self.default_expiry = default_expiry
         self.channels = channels
         self.now = now
-        self._built: queue.Queue[Any] = queue.Queue()
+        self._built: queue.Queue[Any] = queue.Queue(maxsize=MAX_WAITING)
         self._errors: list[BaseException] = []
         self._abort = threading.Event()
+        self._end_seen = False
         self._submitted_all = threading.Event()
         self._rows: dict[str, int] = {}
         self._resend: set[str] = set()
@@ -236,6 +239,8 @@ class ShipPipeline:
                     marker.join()
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
             self._fail(exc)
+            while not self._end_seen and self._built.get() is not _END:  # never leave the writer waiting
+                pass
         finally:
             self._submitted_all.set()
 
@@ -248,7 +253,7 @@ class ShipPipeline:
             item = self._built.get()
             while True:
                 if item is _END:
-                    ended = True
+                    ended = self._end_seen = True
                     break
                 batch.append(item)
                 if len(batch) >= RECORD_BATCH:
