@@ -1,7 +1,11 @@
 """
 Ship bench: N declined orders in PostgreSQL -> validated evaluate files (<= 2000 rows) -> OpenSSH sshd.
 
-ours:     one child process (a worker) running the daily DAG's two tasks with the real operators:
+ours:     one child process (a worker) running the one-task ship the daily DAG uses,
+          ``ShipBatchOperator(sql=...)`` (``flex_provider.batch.pipeline.ShipPipeline``: extract, checks, files,
+          ledger record of many files a transaction, upload over 4 SFTP channels, ledger mark of many uploads a
+          transaction, every stage overlapped). ``--two-task`` measures instead the two tasks of the dry-run
+          and mapped fan-out path, with the real operators:
           ``WriteBatchOperator`` (``dags/sql/extract_declined_mit.sql`` through a server-side cursor ->
           ``BatchWriter``: per-row validation, PAN check, ledger dedupe via ``already_shipped``) and
           ``ShipBatchOperator`` (``FlexLedger.record_file`` / ``record_rows``, a bearer token from the
@@ -367,6 +371,62 @@ def model_floor(out_dir: Path) -> dict[str, Any]:
     return {"model_validate_s": t(), "rows": rows, "files": len(files)}
 
 
+def ledger_floor(db: PgDatabase, out_dir: Path) -> dict[str, Any]:
+    """
+    Wall time of the ledger's own work for the rows we shipped, alone and one transaction after another:
+    ``record_files`` (files + rows, one COPY, 25 files a transaction) then ``mark_uploaded_many`` (the
+    upload marks + every row's ``shipped`` event + the fold). Ours must do at least this on the server,
+    whatever overlaps it, so it bounds how close ours can get to the baseline (run on an emptied ledger).
+    """
+    import polars as pl
+
+    from flex_provider.batch.manifest import read_ledger_rows, read_manifest
+    from flex_provider.ledger import FlexLedger
+    from flex_provider.ledger.files import FileRecord, UploadMark
+
+    manifest = read_manifest(next(out_dir.glob("manifest_*.json")))
+    frames = []
+    for entry in manifest.files:
+        rows = read_ledger_rows(out_dir / entry.name, entry.sha256) or []
+        frames.append(
+            pl.DataFrame(
+                {
+                    "file_name": [entry.name] * len(rows),
+                    "order_id": [r["order_id"] for r in rows],
+                    "sequence_number": [int(r["sequence_number"]) for r in rows],
+                    "idempotency_key": [r["idempotency_key"] for r in rows],
+                    "expiry_date_utc": [
+                        r["expiry_date_utc"].isoformat() if r["expiry_date_utc"] else None for r in rows
+                    ],
+                },
+                schema_overrides={"sequence_number": pl.Int32},
+            )
+        )
+    conn = db.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("TRUNCATE flex_batch_rows, flex_batch_files, flex_order_events, flex_order_state")
+        conn.commit()
+    finally:
+        conn.close()
+    ledger = FlexLedger.from_url(db.url.replace("+psycopg2", "+psycopg"))
+    ledger._ensure()
+    day, files = manifest.business_date, manifest.files
+    with timed() as rec:
+        for k in range(0, len(files), 25):
+            part = files[k : k + 25]
+            records = [
+                FileRecord(e.name, day, "evaluate", manifest.mid, e.rows, e.sha256, e.rows_sha256)
+                for e in part
+            ]
+            ledger.record_files(records, pl.concat(frames[k : k + 25]))
+    with timed() as mark:
+        for k in range(0, len(files), 25):
+            ledger.mark_uploaded_many([UploadMark(e.name, 1, None) for e in files[k : k + 25]])
+    ledger.engine.dispose()
+    return {"record_s": rec(), "mark_s": mark(), "ledger_s": rec() + mark(), "files": len(files)}
+
+
 def run_ours(
     db: PgDatabase,
     sshd: Any,
@@ -375,8 +435,9 @@ def run_ours(
     *,
     profile: str | None = None,
     limit: int | None = None,
+    two_task: bool = False,
 ) -> dict[str, Any]:
-    """Run the write + ship tasks in a fresh child process (so its peak RSS is its own)."""
+    """Run the ship step in a fresh child process (so its peak RSS is its own)."""
     env = airflow_env(work)
     env[f"AIRFLOW_CONN_{SFTP_CONN_ID.upper()}"] = sshd.conn_json()
     env[f"AIRFLOW_CONN_{DB_CONN_ID.upper()}"] = json.dumps(
@@ -388,6 +449,8 @@ def run_ours(
         args += ["--profile", profile]
     if limit:
         args += ["--limit", str(limit)]
+    if two_task:
+        args.append("--two-task")
     return run_child_json(args, env=env)
 
 
@@ -404,7 +467,7 @@ def loaded_servers(n: int, label: str) -> Iterator[tuple[PgDatabase, Any, dict[s
 
 
 def measure(
-    n: int, *, profile: str | None = None, keep: bool = False
+    n: int, *, profile: str | None = None, keep: bool = False, two_task: bool = False
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Set up PostgreSQL + sshd with ``n`` orders; return (ours, baseline) figures."""
     with (
@@ -412,10 +475,12 @@ def measure(
         tempfile.TemporaryDirectory(prefix="flex-bench-ship-") as tmp,
     ):
         work = Path(tmp)
-        ours = run_ours(db, sshd, sandbox, work / "ours", profile=profile)
+        ours = run_ours(db, sshd, sandbox, work / "ours", profile=profile, two_task=two_task)
         log(f"ship ours: {json.dumps(ours)}")
         ours["floor"] = model_floor(work / "ours" / "out")
         log(f"ship model floor: {json.dumps(ours['floor'])}")
+        ours["ledger_floor"] = ledger_floor(db, work / "ours" / "out")
+        log(f"ship ledger floor: {json.dumps(ours['ledger_floor'])}")
         sshd.clear("inbound")
         base = run_baseline(db, sshd, work / "baseline", ours["files"])
         log(f"ship baseline: {json.dumps(base)}")
@@ -463,7 +528,7 @@ def main() -> int:
         print(json.dumps(data))
         return 0
     n = size_of(args)
-    ours, base = measure(n, profile=args.profile)
+    ours, base = measure(n, profile=args.profile, two_task=args.two_task)
     expected_files = math.ceil(n / 2000)
     result = BenchResult(
         bench="ship",
@@ -484,6 +549,12 @@ def main() -> int:
         extra={"pandas": base["pandas"]},
     )
     report([result, pandas_result], args.json_out)
+    led = ours["ledger_floor"]
+    print(
+        f"  floor ledger: the ledger's own work for these rows alone (record {led['record_s']:.2f} s + mark"
+        f" {led['mark_s']:.2f} s) = {led['ledger_s']:.2f} s = {led['ledger_s'] / base['wall_s']:.2f}x the"
+        f" baseline's whole run (target {TARGET:g}x)"
+    )
     floor = ours["floor"]["model_validate_s"]
     print(
         f"  floor ship: pydantic validating the {ours['floor']['rows']} shipped rows alone takes {floor:.3f} s"
