@@ -477,7 +477,9 @@ def measure(
         work = Path(tmp)
         ours = run_ours(db, sshd, sandbox, work / "ours", profile=profile, two_task=two_task)
         log(f"ship ours: {json.dumps(ours)}")
-        ours["floor"] = model_floor(work / "ours" / "out")
+        # pydantic over every row no longer bounds ours (the column path never calls the model per row),
+        # and at 1M rows it costs minutes: measured up to 200,000 rows only
+        ours["floor"] = model_floor(work / "ours" / "out") if n <= 200_000 else None
         log(f"ship model floor: {json.dumps(ours['floor'])}")
         ours["ledger_floor"] = ledger_floor(db, work / "ours" / "out")
         log(f"ship ledger floor: {json.dumps(ours['ledger_floor'])}")
@@ -555,6 +557,8 @@ def main() -> int:
         f" {led['mark_s']:.2f} s) = {led['ledger_s']:.2f} s = {led['ledger_s'] / base['wall_s']:.2f}x the"
         f" baseline's whole run (target {TARGET:g}x)"
     )
+    if ours["floor"] is None:
+        return 0
     floor = ours["floor"]["model_validate_s"]
     print(
         f"  floor ship: pydantic validating the {ours['floor']['rows']} shipped rows alone takes {floor:.3f} s"
