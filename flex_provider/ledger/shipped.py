@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import DateTime, Integer, String, cast, func, literal, select, text, true, update
 from sqlalchemy.engine import Connection
@@ -48,11 +49,17 @@ def append_shipped(conn: Connection, insert: object, names: Sequence[str], sent_
     before = int(conn.execute(select(func.coalesce(func.max(order_events.c.id), 0))).scalar_one())
     if conn.dialect.name == "postgresql":
         conn.execute(text("SET LOCAL work_mem = '128MB'"))
-    # "<rank><source><time><tie><status>shipped:" then the event key: sort_key_for with an empty key.
-    prefix = sort_key_for("shipped", "SHIPPED", sent_at, "")
-    assert prefix is not None
     r = batch_rows.c
     key = r.file_name + literal(":") + cast(r.sequence_number, String)
+    # sort_key_for's text around the event key (if it holds the key at all), so SQL builds the same text.
+    mark = "\x00event-key\x00"
+    probe = sort_key_for("shipped", "SHIPPED", sent_at, mark)
+    assert probe is not None
+    if mark in probe:
+        before_key, after_key = probe.split(mark, 1)
+        sort_key: Any = func.substr(literal(before_key) + key + literal(after_key), 1, 400)
+    else:
+        sort_key = literal(probe)
     sent = literal(sent_at, DateTime(timezone=True))
     values = {
         "mid": r.mid,
@@ -69,7 +76,7 @@ def append_shipped(conn: Connection, insert: object, names: Sequence[str], sent_
         "business_date": r.business_date,
         "file_name": r.file_name,
         "expiry_at": r.expiry_date_utc,
-        "sort_key": func.substr(literal(prefix) + key, 1, 400),
+        "sort_key": sort_key,
     }
     inserted = 0
     for part in batches(names, IN_CHUNK):
