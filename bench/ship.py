@@ -1,7 +1,11 @@
 """
 Ship bench: N declined orders in PostgreSQL -> validated evaluate files (<= 2000 rows) -> OpenSSH sshd.
 
-ours:     one child process (a worker) running the daily DAG's two tasks with the real operators:
+ours:     one child process (a worker) running the one-task ship the daily DAG uses,
+          ``ShipBatchOperator(sql=...)`` (``flex_provider.batch.pipeline.ShipPipeline``: extract, checks, files,
+          ledger record of many files a transaction, upload over 4 SFTP channels, ledger mark of many uploads a
+          transaction, every stage overlapped). ``--two-task`` measures instead the two tasks of the dry-run
+          and mapped fan-out path, with the real operators:
           ``WriteBatchOperator`` (``dags/sql/extract_declined_mit.sql`` through a server-side cursor ->
           ``BatchWriter``: per-row validation, PAN check, ledger dedupe via ``already_shipped``) and
           ``ShipBatchOperator`` (``FlexLedger.record_file`` / ``record_rows``, a bearer token from the
@@ -241,7 +245,12 @@ def pandas_child(db_url: str, out_dir: str) -> dict[str, Any]:
                     (row if parent is None else row.setdefault(parent, {}))[key] = value
                 body.append(row)
             name = f"evaluate_{MID}_{BUSINESS_DATE:%Y%m%d}_{number:04d}.json"
-            doc = {"fileType": "evaluate", "mid": MID, "businessDate": BUSINESS_DATE.isoformat(), "rows": body}
+            doc = {
+                "fileType": "evaluate",
+                "mid": MID,
+                "businessDate": BUSINESS_DATE.isoformat(),
+                "rows": body,
+            }
             (out / name).write_text(json.dumps(doc, default=str))
             hook.store_file(f"inbound/{name}", str(out / name))
             files += 1
@@ -259,17 +268,20 @@ def _peak_rss() -> float:
 def run_pandas(db: PgDatabase, sshd: Any, work: Path) -> dict[str, Any]:
     env = airflow_env(work)
     env[f"AIRFLOW_CONN_{SFTP_CONN_ID.upper()}"] = sshd.conn_json()
-    return run_child_json([str(Path(__file__)), "--child-pandas", "--out-dir", str(work / "out"), "--db-url", db.url], env=env)
+    return run_child_json(
+        [str(Path(__file__)), "--child-pandas", "--out-dir", str(work / "out"), "--db-url", db.url], env=env
+    )
 
 
 # --- ours (child process) -----------------------------------------------------------------------
 
 
-def ours_child(out_dir: str, limit: int | None = None) -> dict[str, Any]:
+def ours_child(out_dir: str, limit: int | None = None, two_task: bool = False) -> dict[str, Any]:
     """
-    The two tasks of the daily DAG, as a worker runs them, with the real operators and SQL file:
-    ``WriteBatchOperator`` (extract -> ``BatchWriter``) then ``ShipBatchOperator`` (ledger record ->
-    token from the sandbox -> ``FlexSftpHook.upload_files`` -> ledger mark).
+    The daily DAG's ship step as a worker runs it, with the real operator and SQL file: the one-task
+    ``ShipBatchOperator(sql=...)`` (extract -> checks -> files -> ledger record -> upload -> ledger mark,
+    overlapped; the path the daily DAG uses). ``two_task``: ``WriteBatchOperator`` then
+    ``ShipBatchOperator(manifest=...)`` instead (the dry-run / mapped fan-out path), for comparison.
     """
     import logging
 
@@ -280,20 +292,35 @@ def ours_child(out_dir: str, limit: int | None = None) -> dict[str, Any]:
     logging.basicConfig(level=logging.WARNING)
     whatif = apply_whatif()
     started = time.perf_counter()
-    write = WriteBatchOperator(
-        task_id="write_evaluate",
-        sql=str(EXTRACT_SQL_FILE),
-        parameters=WINDOW,
-        business_date=BUSINESS_DATE.isoformat(),
-        out_dir=out_dir,
-        kind="evaluate",
-        merchant_conn_id=DB_CONN_ID,
-        ledger_conn_id=DB_CONN_ID,
-        flex_conn_id=FLEX_CONN_ID,
-        mid=MID,
-        row_limit=limit,
-    )
-    summary = write.execute(context={})  # type: ignore[arg-type]
+    query = {
+        "sql": str(EXTRACT_SQL_FILE),
+        "parameters": WINDOW,
+        "business_date": BUSINESS_DATE.isoformat(),
+        "out_dir": out_dir,
+        "kind": "evaluate",
+        "merchant_conn_id": DB_CONN_ID,
+        "ledger_conn_id": DB_CONN_ID,
+        "flex_conn_id": FLEX_CONN_ID,
+        "mid": MID,
+        "row_limit": limit,
+    }
+    if not two_task:
+        summary = ShipBatchOperator(task_id="ship_evaluate", sftp_conn_id=SFTP_CONN_ID, **query).execute(
+            context={}  # type: ignore[arg-type]
+        )
+        wall = time.perf_counter() - started
+        return {
+            "path": "one task: ShipBatchOperator(sql=...)",
+            "wall_s": wall,
+            "files": len(summary["files"]),
+            "written": summary["written"],
+            "rejected": summary["rejected"],
+            "uploaded": len(summary["uploaded"]),
+            "stages": summary["stages"],
+            "peak_rss_mb": self_peak_rss_mb(),
+            "whatif_patches": whatif,
+        }
+    summary = WriteBatchOperator(task_id="write_evaluate", **query).execute(context={})  # type: ignore[arg-type]
     written_at = time.perf_counter()
     ship = ShipBatchOperator(
         task_id="ship_evaluate",
@@ -305,6 +332,7 @@ def ours_child(out_dir: str, limit: int | None = None) -> dict[str, Any]:
     shipped = ship.execute(context={})  # type: ignore[arg-type]
     wall = time.perf_counter() - started
     return {
+        "path": "two tasks: WriteBatchOperator + ShipBatchOperator(manifest=...)",
         "wall_s": wall,
         "write_task_s": written_at - started,
         "ship_task_s": time.perf_counter() - written_at,
@@ -343,6 +371,62 @@ def model_floor(out_dir: Path) -> dict[str, Any]:
     return {"model_validate_s": t(), "rows": rows, "files": len(files)}
 
 
+def ledger_floor(db: PgDatabase, out_dir: Path) -> dict[str, Any]:
+    """
+    Wall time of the ledger's own work for the rows we shipped, alone and one transaction after another:
+    ``record_files`` (files + rows, one COPY, 25 files a transaction) then ``mark_uploaded_many`` (the
+    upload marks + every row's ``shipped`` event + the fold). Ours must do at least this on the server,
+    whatever overlaps it, so it bounds how close ours can get to the baseline (run on an emptied ledger).
+    """
+    import polars as pl
+
+    from flex_provider.batch.manifest import read_ledger_rows, read_manifest
+    from flex_provider.ledger import FlexLedger
+    from flex_provider.ledger.files import FileRecord, UploadMark
+
+    manifest = read_manifest(next(out_dir.glob("manifest_*.json")))
+    frames = []
+    for entry in manifest.files:
+        rows = read_ledger_rows(out_dir / entry.name, entry.sha256) or []
+        frames.append(
+            pl.DataFrame(
+                {
+                    "file_name": [entry.name] * len(rows),
+                    "order_id": [r["order_id"] for r in rows],
+                    "sequence_number": [int(r["sequence_number"]) for r in rows],
+                    "idempotency_key": [r["idempotency_key"] for r in rows],
+                    "expiry_date_utc": [
+                        r["expiry_date_utc"].isoformat() if r["expiry_date_utc"] else None for r in rows
+                    ],
+                },
+                schema_overrides={"sequence_number": pl.Int32},
+            )
+        )
+    conn = db.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("TRUNCATE flex_batch_rows, flex_batch_files, flex_order_events, flex_order_state")
+        conn.commit()
+    finally:
+        conn.close()
+    ledger = FlexLedger.from_url(db.url.replace("+psycopg2", "+psycopg"))
+    ledger._ensure()
+    day, files = manifest.business_date, manifest.files
+    with timed() as rec:
+        for k in range(0, len(files), 25):
+            part = files[k : k + 25]
+            records = [
+                FileRecord(e.name, day, "evaluate", manifest.mid, e.rows, e.sha256, e.rows_sha256)
+                for e in part
+            ]
+            ledger.record_files(records, pl.concat(frames[k : k + 25]))
+    with timed() as mark:
+        for k in range(0, len(files), 25):
+            ledger.mark_uploaded_many([UploadMark(e.name, 1, None) for e in files[k : k + 25]])
+    ledger.engine.dispose()
+    return {"record_s": rec(), "mark_s": mark(), "ledger_s": rec() + mark(), "files": len(files)}
+
+
 def run_ours(
     db: PgDatabase,
     sshd: Any,
@@ -351,8 +435,9 @@ def run_ours(
     *,
     profile: str | None = None,
     limit: int | None = None,
+    two_task: bool = False,
 ) -> dict[str, Any]:
-    """Run the write + ship tasks in a fresh child process (so its peak RSS is its own)."""
+    """Run the ship step in a fresh child process (so its peak RSS is its own)."""
     env = airflow_env(work)
     env[f"AIRFLOW_CONN_{SFTP_CONN_ID.upper()}"] = sshd.conn_json()
     env[f"AIRFLOW_CONN_{DB_CONN_ID.upper()}"] = json.dumps(
@@ -364,6 +449,8 @@ def run_ours(
         args += ["--profile", profile]
     if limit:
         args += ["--limit", str(limit)]
+    if two_task:
+        args.append("--two-task")
     return run_child_json(args, env=env)
 
 
@@ -380,7 +467,7 @@ def loaded_servers(n: int, label: str) -> Iterator[tuple[PgDatabase, Any, dict[s
 
 
 def measure(
-    n: int, *, profile: str | None = None, keep: bool = False
+    n: int, *, profile: str | None = None, keep: bool = False, two_task: bool = False
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Set up PostgreSQL + sshd with ``n`` orders; return (ours, baseline) figures."""
     with (
@@ -388,10 +475,14 @@ def measure(
         tempfile.TemporaryDirectory(prefix="flex-bench-ship-") as tmp,
     ):
         work = Path(tmp)
-        ours = run_ours(db, sshd, sandbox, work / "ours", profile=profile)
+        ours = run_ours(db, sshd, sandbox, work / "ours", profile=profile, two_task=two_task)
         log(f"ship ours: {json.dumps(ours)}")
-        ours["floor"] = model_floor(work / "ours" / "out")
+        # pydantic over every row no longer bounds ours (the column path never calls the model per row),
+        # and at 1M rows it costs minutes: measured up to 200,000 rows only
+        ours["floor"] = model_floor(work / "ours" / "out") if n <= 200_000 else None
         log(f"ship model floor: {json.dumps(ours['floor'])}")
+        ours["ledger_floor"] = ledger_floor(db, work / "ours" / "out")
+        log(f"ship ledger floor: {json.dumps(ours['ledger_floor'])}")
         sshd.clear("inbound")
         base = run_baseline(db, sshd, work / "baseline", ours["files"])
         log(f"ship baseline: {json.dumps(base)}")
@@ -408,8 +499,15 @@ def main() -> int:
     parser.add_argument("--out-dir", help=argparse_hidden())
     parser.add_argument("--limit", type=int, default=None, help=argparse_hidden())
     parser.add_argument("--child-pandas", action="store_true", help=argparse_hidden())
+    parser.add_argument(
+        "--two-task",
+        action="store_true",
+        help="measure WriteBatchOperator + ShipBatchOperator(manifest) instead",
+    )
     parser.add_argument("--db-url", help=argparse_hidden())
-    parser.add_argument("--profile", default=None, help="write a cProfile text profile (cumulative) of ours here")
+    parser.add_argument(
+        "--profile", default=None, help="write a cProfile text profile (cumulative) of ours here"
+    )
     args = parser.parse_args()
     if args.child_pandas:
         print(json.dumps(pandas_child(args.db_url, args.out_dir)))
@@ -422,17 +520,17 @@ def main() -> int:
 
             prof = cProfile.Profile()
             prof.enable()
-            data = ours_child(args.out_dir, args.limit)
+            data = ours_child(args.out_dir, args.limit, args.two_task)
             prof.disable()
             out = io.StringIO()
             pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(80)
             Path(args.profile).write_text(out.getvalue())
         else:
-            data = ours_child(args.out_dir, args.limit)
+            data = ours_child(args.out_dir, args.limit, args.two_task)
         print(json.dumps(data))
         return 0
     n = size_of(args)
-    ours, base = measure(n, profile=args.profile)
+    ours, base = measure(n, profile=args.profile, two_task=args.two_task)
     expected_files = math.ceil(n / 2000)
     result = BenchResult(
         bench="ship",
@@ -453,6 +551,14 @@ def main() -> int:
         extra={"pandas": base["pandas"]},
     )
     report([result, pandas_result], args.json_out)
+    led = ours["ledger_floor"]
+    print(
+        f"  floor ledger: the ledger's own work for these rows alone (record {led['record_s']:.2f} s + mark"
+        f" {led['mark_s']:.2f} s) = {led['ledger_s']:.2f} s = {led['ledger_s'] / base['wall_s']:.2f}x the"
+        f" baseline's whole run (target {TARGET:g}x)"
+    )
+    if ours["floor"] is None:
+        return 0
     floor = ours["floor"]["model_validate_s"]
     print(
         f"  floor ship: pydantic validating the {ours['floor']['rows']} shipped rows alone takes {floor:.3f} s"

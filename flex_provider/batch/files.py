@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -26,6 +27,19 @@ log = logging.getLogger(__name__)
 
 #: Files built but not yet on disk (each at most 2000 rows, ~1 MB): the I/O threads' queue.
 _IN_FLIGHT = 6
+
+
+@dataclass(frozen=True)
+class BuiltFile:
+    """
+    A batch file on disk (fsynced), as :class:`FileCutter` hands it to ``on_file``: its manifest entry,
+    path, and its ledger rows as columns (``file_name``, ``order_id``, ``sequence_number``,
+    ``idempotency_key``, ``expiry_date_utc``: ISO text, the envelope default filled in).
+    """
+
+    entry: ManifestEntry
+    path: Path
+    rows: pl.DataFrame
 
 
 @dataclass(frozen=True)
@@ -69,8 +83,10 @@ class FileCutter:
         first_number: int,
         default_expiry: datetime | None,
         csv_header: tuple[str, ...] | None = None,
+        on_file: Callable[[BuiltFile], None] | None = None,
     ) -> None:
         self.names = names
+        self.on_file = on_file
         self.out_dir = out_dir
         self.rows_per_file = rows_per_file
         self.next_number = first_number
@@ -96,15 +112,18 @@ class FileCutter:
         side = pl.concat_str(
             [pl.lit("["), json_string("order_id"), pl.lit(","), json_string("key"), pl.lit(","), json_string("expiry").fill_null("null"), pl.lit("]")]
         )  # fmt: skip
+        # the ledger's view of each row, for ``on_file`` (the shipper records it column-wise)
+        own = [pl.col("key"), pl.col("expiry"), seq.cast(pl.Int32).alias("seq")] if self.on_file else []
         if self.csv_header is None:
             line = pl.concat_str([pl.lit('{"sequenceNumber":"'), seq, pl.lit('",'), pl.col("body")])
-            rows = rows.select(line.alias("line"), "order_id", side.alias("side"))
+            rows = rows.select(line.alias("line"), "order_id", side.alias("side"), *own)
         else:
             rows = rows.select(
                 seq.alias(self.csv_header[0]),
                 pl.exclude("order_id", "key", "expiry"),
                 "order_id",
                 side.alias("side"),
+                *own,
             )
         self._pending.append(rows)
         self._pending_rows += rows.height
@@ -157,11 +176,14 @@ class FileCutter:
             rows_part = (len(first), len(first) + len(body))
             default = header.get("expiryDateUtc")
         else:
-            text = rows.drop("order_id", "side").write_csv(line_terminator="\r\n", quote_style="necessary")
+            text = rows.drop("order_id", "side", *self._own).write_csv(
+                line_terminator="\r\n", quote_style="necessary"
+            )
             data = text.encode("utf-8")
             rows_part = (data.index(b"\r\n") + 2, len(data))
             default = None
         ledger_rows = "[" + rows["side"].str.join(",").item() + "]"
+        ledger_frame = self._ledger_frame(name, rows, default) if self.on_file else None
         order_ids = rows["order_id"]
         first_id, last_id = order_ids[0], order_ids[-1]
         path = self.out_dir / name
@@ -183,7 +205,7 @@ class FileCutter:
             sidecar = ENCODE(meta)[: -len("[]}")] + ledger_rows + "}"
             # No fsync: a lost or stale sidecar is noticed (sha256) and the file itself is read instead.
             write_atomic(path.with_name(ledger_rows_name(name)), sidecar.encode("utf-8") + b"\n", sync=False)
-            return ManifestEntry(
+            entry = ManifestEntry(
                 name=name,
                 rows=count,
                 sha256=digest,
@@ -191,8 +213,26 @@ class FileCutter:
                 first_order_id=first_id,
                 last_order_id=last_id,
             )
+            if self.on_file is not None and ledger_frame is not None:
+                self.on_file(BuiltFile(entry, path, ledger_frame))
+            return entry
 
         return self._io.submit(persist)
+
+    @property
+    def _own(self) -> tuple[str, ...]:
+        return ("key", "expiry", "seq") if self.on_file else ()
+
+    def _ledger_frame(self, name: str, rows: pl.DataFrame, default: str | None) -> pl.DataFrame:
+        """The file's ledger rows as columns; a row without its own expiry gets the envelope's."""
+        fallback = default if self.csv_header is None else None  # the envelope's text (``...Z``)
+        return rows.select(
+            pl.lit(name).alias("file_name"),
+            "order_id",
+            pl.col("seq").alias("sequence_number"),
+            pl.col("key").alias("idempotency_key"),
+            pl.col("expiry").fill_null(pl.lit(fallback, dtype=pl.String)).alias("expiry_date_utc"),
+        )
 
 
 def remove_stale(out_dir: Path, names: FileNames, first_number: int, keep: set[str]) -> None:

@@ -27,7 +27,7 @@ from flex_provider.batch.checks import check_chunk
 from flex_provider.batch.coerce import as_utc, to_chunk
 from flex_provider.batch.columns import CSV_COLUMNS, SOURCE_COLUMNS, Kind
 from flex_provider.batch.encode import csv_frame, idempotency_keys, iso_datetime, json_rows
-from flex_provider.batch.files import FileCutter, FileNames, remove_stale
+from flex_provider.batch.files import BuiltFile, FileCutter, FileNames, remove_stale
 from flex_provider.batch.manifest import (
     fill_authorization_token,
     first_line_transform,
@@ -80,6 +80,9 @@ class BatchWriter:
         already uploaded continues after them (``FlexLedger.next_file_number``), so late rows go into
         new files; files numbered below it are an earlier run's and are never touched.
     :param now: clock for the ``expiry_in_past`` check (default: the system clock, UTC).
+    :param on_file: called (from an I/O thread) with each :class:`~flex_provider.batch.files.BuiltFile`
+        as soon as it is on disk, before the next chunks are done: the one-task shipper records and
+        uploads it meanwhile.
     """
 
     def __init__(
@@ -96,6 +99,7 @@ class BatchWriter:
         already_shipped: Callable[[list[str]], set[str]] | None = None,
         first_file_number: int = 1,
         now: Callable[[], datetime] | None = None,
+        on_file: Callable[[BuiltFile], None] | None = None,
     ) -> None:
         if kind not in ("evaluate", "transmit"):
             raise ValueError(f"kind must be 'evaluate' or 'transmit', not {kind!r}")
@@ -124,6 +128,7 @@ class BatchWriter:
         self.already_shipped = already_shipped
         self.first_file_number = int(first_file_number)
         self._now = now or (lambda: datetime.now(timezone.utc))
+        self.on_file = on_file
         self.names = FileNames(kind, mid, business_date, self.prefix, file_format)
 
     def file_name(self, number: int) -> str:
@@ -200,6 +205,7 @@ class BatchWriter:
             first_number=self.first_file_number,
             default_expiry=self.default_expiry,
             csv_header=CSV_COLUMNS if self.file_format == "csv" else None,
+            on_file=self.on_file,
         )
         rejects_path = self.out_dir / self.rejects_name
         rejects_tmp = rejects_path.with_name(rejects_path.name + ".tmp")

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from fnmatch import fnmatch
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import asyncssh
 import paramiko
@@ -31,16 +31,23 @@ from airflow.providers.sftp.hooks.sftp import SFTPHook, SFTPHookAsync
 from paramiko import SFTPClient
 
 from flex_provider.exceptions import FlexHostKeyMismatchError
+from flex_provider.hooks.sftp_upload import UploadResult
 
 if TYPE_CHECKING:
     from flex_provider.hooks.sftp_upload import ChannelUploader
 
+__all__ = [
+    "FlexSftpAsyncHook",
+    "FlexSftpHook",
+    "RemoteFile",
+    "UploadResult",
+    "host_key_error",
+    "select_files",
+]
+
 DEFAULT_INBOUND_DIR = "inbound"
 DEFAULT_OUTBOUND_DIR = "outbound"
 PART_SUFFIX = ".part"
-CHUNK_SIZE = 1024 * 1024
-# Line 1 of an inbound JSON batch is the envelope; it is short, so a much longer "line" means a wrong file.
-MAX_FIRST_LINE = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -54,28 +61,6 @@ class RemoteFile:
     def to_dict(self) -> dict[str, Any]:
         """Return plain data for XCom and trigger events."""
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class UploadResult:
-    """
-    Outcome of one file of :meth:`FlexSftpHook.upload_files`.
-
-    :param name: final remote file name.
-    :param remote_path: final remote path.
-    :param local_path: the local source file.
-    :param status: ``uploaded``, or ``skipped`` when the server already held the final name with the
-        expected size (a rerun).
-    :param size: bytes on the server under the final name.
-    :param sha256: hex sha256 of the bytes sent (with line 1 replaced, if asked); None when skipped.
-    """
-
-    name: str
-    remote_path: str
-    local_path: str
-    status: Literal["uploaded", "skipped"]
-    size: int
-    sha256: str | None
 
 
 def _fingerprint(key: paramiko.PKey | asyncssh.SSHKey | None) -> str | None:
@@ -192,12 +177,13 @@ class FlexSftpHook(SFTPHook):
             token). The rest of the file is streamed unchanged, in chunks.
         :return: one :class:`UploadResult` per file, in input order.
         """
+        from flex_provider.hooks.sftp_upload import upload_one
+
         target = remote_dir or self.inbound_dir
-        results: list[UploadResult] = []
         with self.get_managed_conn() as sftp:
-            for local in local_paths:
-                results.append(self._upload_one(sftp, Path(local), target, transform_first_line))
-        return results
+            return [
+                upload_one(self, sftp, Path(local), target, transform_first_line) for local in local_paths
+            ]
 
     def open_uploader(
         self,
@@ -222,50 +208,6 @@ class FlexSftpHook(SFTPHook):
             remote_dir=remote_dir or self.inbound_dir,
             transform_first_line=transform_first_line,
         )
-
-    def _upload_one(
-        self,
-        sftp: SFTPClient,
-        local: Path,
-        remote_dir: str,
-        transform: Callable[[str], str] | None,
-    ) -> UploadResult:
-        name = local.name
-        final = posixpath.join(remote_dir, name)
-        part = final + PART_SUFFIX
-        local_size = local.stat().st_size
-        with local.open("rb") as src:
-            head = b""
-            if transform is not None:
-                head = _replace_first_line(src, transform)
-            # `src` is now positioned after line 1 when transformed, at 0 otherwise.
-            expected = len(head) + local_size - src.tell()
-            existing = _remote_size(sftp, final)
-            if existing == expected:
-                self.log.info("Skipping %s: %s already holds %d bytes", name, final, existing)
-                return UploadResult(name, final, str(local), "skipped", existing, None)
-            if existing is not None:
-                self.log.warning(
-                    "%s exists with %d bytes, expected %d: uploading again", final, existing, expected
-                )
-            digest = hashlib.sha256()
-            sent = 0
-            with sftp.open(part, "wb") as dst:
-                dst.set_pipelined(True)
-                if head:
-                    dst.write(head)
-                    digest.update(head)
-                    sent += len(head)
-                while chunk := src.read(CHUNK_SIZE):
-                    dst.write(chunk)
-                    digest.update(chunk)
-                    sent += len(chunk)
-        remote_size = sftp.stat(part).st_size
-        if remote_size != sent:
-            raise OSError(f"Upload of {name} incomplete: sent {sent} bytes, server holds {remote_size}")
-        sftp.posix_rename(part, final)
-        self.log.info("Uploaded %s (%d bytes) to %s", name, sent, final)
-        return UploadResult(name, final, str(local), "uploaded", sent, digest.hexdigest())
 
     # -- outbound -------------------------------------------------------------------------------
 
@@ -439,15 +381,3 @@ def _remote_size(sftp: SFTPClient, path: str) -> int | None:
 def _check_name(name: str) -> None:
     if not name or "/" in name or name in (".", ".."):
         raise ValueError(f"Not a plain file name: {name!r}")
-
-
-def _replace_first_line(src: Any, transform: Callable[[str], str]) -> bytes:
-    """Read line 1 of ``src`` and return it transformed, with its original line ending kept."""
-    line = src.readline(MAX_FIRST_LINE + 1)
-    if len(line) > MAX_FIRST_LINE:
-        raise ValueError(
-            f"Line 1 of {getattr(src, 'name', 'the file')} is longer than {MAX_FIRST_LINE} bytes"
-        )
-    body = line.rstrip(b"\r\n")
-    ending = line[len(body) :]
-    return transform(body.decode("utf-8")).encode("utf-8") + ending

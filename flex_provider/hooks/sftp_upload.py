@@ -1,5 +1,7 @@
 """
-Atomic uploads over several SFTP channels of one SSH session (asyncssh), fed while they run.
+Atomic uploads: one file over the hook's paramiko connection (:func:`upload_one`, behind
+``FlexSftpHook.upload_files``), or many over several SFTP channels of one SSH session (asyncssh), fed
+while they run.
 
 :meth:`FlexSftpHook.open_uploader` returns a :class:`ChannelUploader`: the caller :meth:`submit`\\s
 files one by one (say, as soon as the ledger has recorded each) and collects :class:`UploadResult`\\s as
@@ -19,16 +21,111 @@ import posixpath
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import asyncssh
 
 if TYPE_CHECKING:
-    from flex_provider.hooks.sftp import FlexSftpHook, UploadResult
+    from paramiko import SFTPClient
+
+    from flex_provider.hooks.sftp import FlexSftpHook
 
 _STOP = object()
 BLOCK = 256 * 1024
+CHUNK_SIZE = 1024 * 1024
+PART_SUFFIX = ".part"
+# Line 1 of an inbound JSON batch is the envelope; it is short, so a much longer "line" means a wrong file.
+MAX_FIRST_LINE = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """
+    Outcome of one file of :meth:`FlexSftpHook.upload_files`.
+
+    :param name: final remote file name.
+    :param remote_path: final remote path.
+    :param local_path: the local source file.
+    :param status: ``uploaded``, or ``skipped`` when the server already held the final name with the
+        expected size (a rerun).
+    :param size: bytes on the server under the final name.
+    :param sha256: hex sha256 of the bytes sent (with line 1 replaced, if asked); None when skipped.
+    """
+
+    name: str
+    remote_path: str
+    local_path: str
+    status: Literal["uploaded", "skipped"]
+    size: int
+    sha256: str | None
+
+
+def _replace_first_line(src: Any, transform: Callable[[str], str]) -> bytes:
+    """Read line 1 of ``src`` and return it transformed, with its original line ending kept."""
+    line = src.readline(MAX_FIRST_LINE + 1)
+    if len(line) > MAX_FIRST_LINE:
+        raise ValueError(
+            f"Line 1 of {getattr(src, 'name', 'the file')} is longer than {MAX_FIRST_LINE} bytes"
+        )
+    body = line.rstrip(b"\r\n")
+    ending = line[len(body) :]
+    return transform(body.decode("utf-8")).encode("utf-8") + ending
+
+
+def upload_one(
+    hook: FlexSftpHook,
+    sftp: SFTPClient,
+    local: Path,
+    remote_dir: str,
+    transform: Callable[[str], str] | None,
+) -> UploadResult:
+    """One file over paramiko: ``<name>.part``, size check, ``posix_rename``; see ``FlexSftpHook.upload_files``."""
+    name = local.name
+    final = posixpath.join(remote_dir, name)
+    part = final + PART_SUFFIX
+    local_size = local.stat().st_size
+    with local.open("rb") as src:
+        head = b""
+        if transform is not None:
+            head = _replace_first_line(src, transform)
+        # `src` is now positioned after line 1 when transformed, at 0 otherwise.
+        expected = len(head) + local_size - src.tell()
+        existing = _remote_size(sftp, final)
+        if existing == expected:
+            hook.log.info("Skipping %s: %s already holds %d bytes", name, final, existing)
+            return UploadResult(name, final, str(local), "skipped", existing, None)
+        if existing is not None:
+            hook.log.warning(
+                "%s exists with %d bytes, expected %d: uploading again", final, existing, expected
+            )
+        digest = hashlib.sha256()
+        sent = 0
+        with sftp.open(part, "wb") as dst:
+            dst.set_pipelined(True)
+            if head:
+                dst.write(head)
+                digest.update(head)
+                sent += len(head)
+            while chunk := src.read(CHUNK_SIZE):
+                dst.write(chunk)
+                digest.update(chunk)
+                sent += len(chunk)
+    remote_size = sftp.stat(part).st_size
+    if remote_size != sent:
+        raise OSError(f"Upload of {name} incomplete: sent {sent} bytes, server holds {remote_size}")
+    sftp.posix_rename(part, final)
+    hook.log.info("Uploaded %s (%d bytes) to %s", name, sent, final)
+    return UploadResult(name, final, str(local), "uploaded", sent, digest.hexdigest())
+
+
+def _remote_size(sftp: SFTPClient, path: str) -> int | None:
+    """Return the size of a remote path, or None when it does not exist."""
+    try:
+        return sftp.stat(path).st_size
+    except FileNotFoundError:
+        return None
 
 
 def connect_options(hook: FlexSftpHook) -> dict[str, Any]:
@@ -114,6 +211,20 @@ class ChannelUploader:
         while self._finished < self._submitted:
             yield self._take(self._done.get())
 
+    def take(self, timeout: float | None = None) -> list[UploadResult]:
+        """Wait up to ``timeout`` seconds for one result, then every other one ready now ([] on timeout)."""
+        try:
+            first = self._done.get(timeout=timeout)
+        except queue.Empty:
+            self._raise()
+            return []
+        return [self._take(first), *self.finished()]
+
+    @property
+    def pending(self) -> int:
+        """Files submitted whose result was not collected yet."""
+        return self._submitted - self._finished
+
     def _take(self, item: Any) -> UploadResult:
         if isinstance(item, BaseException):
             self._error = item
@@ -175,8 +286,6 @@ class ChannelUploader:
                 self._done.put(exc)
 
     async def _upload(self, sftp: asyncssh.SFTPClient, local: Path) -> UploadResult:
-        from flex_provider.hooks.sftp import UploadResult, _replace_first_line
-
         name = local.name
         final = posixpath.join(self.remote_dir, name)
         part = final + ".part"

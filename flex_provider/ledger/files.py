@@ -1,100 +1,72 @@
 """
-The file registry: which batch file holds which rows, its upload and ack state, outbound files read.
+The file registry: each batch file we wrote, its upload and ack state; rows live in :mod:`.rows`.
 
-Recording an upload (:meth:`FileRegistry.mark_uploaded`) also appends the ``shipped`` fact of every row
-of an evaluate file to the order events, in the same transaction: from then on the order's state says
-SHIPPED, whatever later step runs or reruns.
+Recording an upload (:meth:`FileRegistry.mark_uploaded`, or :meth:`FileRegistry.mark_uploaded_many`
+for several files in one transaction) also appends the ``shipped`` fact of every row of an evaluate
+file to the order events, in the same transaction (:mod:`.shipped`): from then on the order's state
+says SHIPPED, whatever later step runs or reruns. :meth:`FileRegistry.record_files` records many
+files and all their rows in one transaction, before any of them is uploaded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from datetime import date, datetime
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import (
-    Column,
-    Date,
-    DateTime,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    any_,
-    case,
-    literal,
-    select,
-    true,
-    update,
-)
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.engine import Connection
 
 from flex_provider.batch import ack_name
-from flex_provider.ledger.outbound import OutboundRegistry
+from flex_provider.ledger.rows import RowRecords, row_dict
 from flex_provider.ledger.schema import (
-    BATCH_SIZE,
     IN_CHUNK,
     SHIPPED_STATES,
     LedgerConflictError,
     batch_files,
     batch_rows,
     batches,
-    copy_rows,
     file_number,
     outbound_files,
-    utc,
 )
 from flex_provider.ledger.schema import (
     now as utcnow,
 )
+from flex_provider.ledger.shipped import append_shipped
 
-_staging_md = MetaData()
-staging_rows = Table(
-    "flex_tmp_rows",
-    _staging_md,
-    Column("order_id", String(255), nullable=False),
-    Column("sequence_number", Integer, nullable=False),
-    Column("idempotency_key", String(64)),
-    Column("expiry_date_utc", DateTime(timezone=True)),
-    prefixes=["TEMPORARY"],
-)
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    import polars as pl
+
+__all__ = ["FileRecord", "FileRegistry", "UploadMark", "row_dict"]
 
 
-def row_dict(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A ``flex_batch_rows`` row as a dict, times aware UTC."""
-    out = dict(row)
-    for key in ("expiry_date_utc", "result_at", "created_at", "updated_at"):
-        out[key] = utc(out.get(key))
-    return out
+@dataclass(frozen=True)
+class FileRecord:
+    """One written batch file as :meth:`FileRegistry.record_files` takes it."""
+
+    name: str
+    business_date: date
+    kind: str
+    mid: str
+    rows: int
+    sha256: str
+    rows_sha256: str
 
 
-class FileRegistry(OutboundRegistry):
+@dataclass(frozen=True)
+class UploadMark:
+    """One landed upload as :meth:`FileRegistry.mark_uploaded_many` takes it."""
+
+    name: str
+    remote_size: int
+    uploaded_sha256: str | None
+
+
+class FileRegistry(RowRecords):
     """Batch files and their rows as shipped; outbound files read."""
-
-    @contextmanager
-    def _staging(self, conn: Connection, table: Table) -> Iterator[None]:
-        """A session temp table, empty on entry, dropped on exit (inside the caller's transaction)."""
-        table.create(conn, checkfirst=True)
-        conn.execute(table.delete())
-        yield
-        table.drop(conn)
-
-    def _stage(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-        """Load rows into a staging table: COPY on PostgreSQL, executemany elsewhere."""
-        if not rows:
-            return
-        names = [c.name for c in table.columns]
-        done = copy_rows(conn, table.name, names, ([row.get(n) for n in names] for row in rows))
-        if done is None:
-            conn.execute(table.insert(), rows)
-            return
-        conn.exec_driver_sql(f"ANALYZE {table.name}")
-
-    def _append_shipped(self, conn: Connection, name: str, sent_at: datetime) -> None:
-        """Append the ``shipped`` facts of an evaluate file's rows (see the orders mixin)."""
-        raise NotImplementedError
 
     # -- files -----------------------------------------------------------------------------------
 
@@ -116,38 +88,74 @@ class FileRegistry(OutboundRegistry):
         while the file is only ``written`` (the new file replaces it), and raises
         :class:`LedgerConflictError` once it was uploaded: Flex already has the old content.
         """
-        now = utcnow()
+        record = FileRecord(name, business_date, kind, mid, rows, sha256, rows_sha256)
         with self._begin() as conn:
-            stmt = self._insert(batch_files).values(
-                name=name,
-                business_date=business_date,
-                kind=kind,
-                mid=mid,
-                rows=rows,
-                sha256=sha256,
-                rows_sha256=rows_sha256,
-                state="written",
-                created_at=now,
-                updated_at=now,
-            )
-            conn.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
-            row = conn.execute(
-                select(batch_files.c.sha256, batch_files.c.state).where(batch_files.c.name == name)
-            ).one()
-            if row.sha256 == sha256:
-                return row.state
+            return self._record_files_in(conn, [record])[name]
+
+    def record_files(self, files: Sequence[FileRecord], rows: pl.DataFrame | None = None) -> dict[str, str]:
+        """
+        Record several written files and their rows in one transaction; returns each file's state.
+
+        Each file as :meth:`record_file` records it (idempotent; a conflicting upload raises
+        :class:`LedgerConflictError` and records nothing). The rows (columns
+        :data:`flex_provider.ledger.rows.FRAME_COLUMNS`: ``file_name``, ``order_id``,
+        ``sequence_number``, ``idempotency_key``, ``expiry_date_utc`` as ISO text) are recorded for
+        the files left ``written`` (a file some concurrent run uploaded meanwhile keeps its rows).
+        """
+        if not files:
+            return {}
+        with self._begin() as conn:
+            states = self._record_files_in(conn, files)
+            if rows is not None and rows.height:
+                import polars as pl
+
+                written = [n for n, s in states.items() if s == "written"]
+                self._record_frame(conn, rows.filter(pl.col("file_name").is_in(written)))
+        return states
+
+    def _record_files_in(self, conn: Connection, files: Sequence[FileRecord]) -> dict[str, str]:
+        now = utcnow()
+        stmt = self._insert(batch_files).values(
+            [
+                {
+                    "name": f.name,
+                    "business_date": f.business_date,
+                    "kind": f.kind,
+                    "mid": f.mid,
+                    "rows": f.rows,
+                    "sha256": f.sha256,
+                    "rows_sha256": f.rows_sha256,
+                    "state": "written",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for f in files
+            ]
+        )
+        conn.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
+        stored: dict[str, Any] = {}
+        for part in batches([f.name for f in files], IN_CHUNK):
+            query = select(batch_files.c.name, batch_files.c.sha256, batch_files.c.state)
+            stored.update({r.name: r for r in conn.execute(query.where(batch_files.c.name.in_(part)))})
+        states: dict[str, str] = {}
+        for f in files:
+            row = stored[f.name]
+            if row.sha256 == f.sha256:
+                states[f.name] = row.state
+                continue
             if row.state != "written":
                 raise LedgerConflictError(
-                    f"{name} was {row.state} with sha256 {row.sha256}; the new file has {sha256}"
+                    f"{f.name} was {row.state} with sha256 {row.sha256}; the new file has {f.sha256}"
                 )
             conn.execute(
                 update(batch_files)
-                .where(batch_files.c.name == name)
-                .values(rows=rows, sha256=sha256, rows_sha256=rows_sha256, updated_at=now)
+                .where(batch_files.c.name == f.name)
+                .values(rows=f.rows, sha256=f.sha256, rows_sha256=f.rows_sha256, updated_at=now)
             )
             # Rows of the replaced content are re-recorded by the caller.
-            conn.execute(batch_rows.delete().where(batch_rows.c.file_name == name))
-            return "written"
+            conn.execute(batch_rows.delete().where(batch_rows.c.file_name == f.name))
+            states[f.name] = "written"
+        return states
 
     def file_state(self, name: str) -> str | None:
         """``written``, ``uploaded``, ``acknowledged``, or None for an unknown file."""
@@ -254,28 +262,6 @@ class FileRegistry(OutboundRegistry):
             conn.execute(outbound_files.delete().where(outbound_files.c.name == ack_name(name)))
         return True
 
-    def rows_for_files(
-        self, names: Iterable[str], *, states: Sequence[str] | None = None
-    ) -> Iterator[dict[str, Any]]:
-        """
-        Stream the ledger rows of the given files (all row columns, times aware UTC), by file and sequence.
-
-        :param states: only rows of files in these file states (e.g. ``("uploaded", "acknowledged")``:
-            what Flex may have received).
-        """
-        self._ensure()
-        for batch in batches(list(dict.fromkeys(names)), IN_CHUNK):
-            query = select(batch_rows).where(batch_rows.c.file_name.in_(batch))
-            if states is not None:
-                shipped = select(batch_files.c.name).where(
-                    batch_files.c.name.in_(batch), batch_files.c.state.in_(list(states))
-                )
-                query = query.where(batch_rows.c.file_name.in_(shipped))
-            query = query.order_by(batch_rows.c.file_name, batch_rows.c.sequence_number)
-            with self.engine.connect() as conn:
-                for row in conn.execution_options(yield_per=BATCH_SIZE).execute(query).mappings():
-                    yield row_dict(row)
-
     def mark_uploaded(self, name: str, remote_size: int, uploaded_sha256: str | None) -> None:
         """
         Record the upload of a file (``written`` -> ``uploaded``; an acknowledged file stays so).
@@ -283,22 +269,43 @@ class FileRegistry(OutboundRegistry):
         The rows of an evaluate file become ``shipped`` events in the same transaction (stored once: a
         repeated record adds nothing, so an order's ``sent_at`` never moves).
         """
+        self.mark_uploaded_many([UploadMark(name, remote_size, uploaded_sha256)])
+
+    def mark_uploaded_many(self, marks: Sequence[UploadMark]) -> None:
+        """
+        Record several uploads in one transaction, each as :meth:`mark_uploaded` does, their
+        ``shipped`` events appended set-based. Raises :class:`KeyError` (recording nothing) when a
+        file is not recorded.
+        """
+        if not marks:
+            return
         now = utcnow()
+        names = [m.name for m in marks]
         with self._begin() as conn:
-            result = conn.execute(
+            stmt = (
                 update(batch_files)
-                .where(batch_files.c.name == name)
+                .where(batch_files.c.name == bindparam("b_name"))
                 .values(
-                    remote_size=remote_size,
-                    uploaded_sha256=uploaded_sha256,
+                    remote_size=bindparam("b_size"),
+                    uploaded_sha256=bindparam("b_sha"),
                     uploaded_at=now,
                     updated_at=now,
                     state=case((batch_files.c.state == "written", "uploaded"), else_=batch_files.c.state),
                 )
             )
-            if result.rowcount == 0:
-                raise KeyError(f"{name} is not recorded in the ledger")
-            self._append_shipped(conn, name, now)
+            conn.execute(
+                stmt,
+                [{"b_name": m.name, "b_size": m.remote_size, "b_sha": m.uploaded_sha256} for m in marks],
+            )
+            known: set[str] = set()
+            for part in batches(names, IN_CHUNK):
+                known.update(
+                    conn.execute(select(batch_files.c.name).where(batch_files.c.name.in_(part))).scalars()
+                )
+            missing = sorted(set(names) - known)
+            if missing:
+                raise KeyError(f"{', '.join(missing)} not recorded in the ledger")
+            append_shipped(conn, self._insert, names, now)
 
     def mark_acknowledged(self, name: str, ack_status: str = "PROCESSED", error: str | None = None) -> None:
         """Record Flex's acknowledgement of a file (its file-level status and errors)."""
@@ -322,114 +329,3 @@ class FileRegistry(OutboundRegistry):
             )
         )
         return result.rowcount > 0
-
-    # -- rows ------------------------------------------------------------------------------------
-
-    def record_rows(self, name: str, rows: Iterable[Mapping[str, Any]]) -> int:
-        """
-        Record the rows of a recorded file as ``SHIPPED``; idempotent (existing orders are kept).
-
-        :param rows: mappings with ``order_id``, ``sequence_number``, optional ``idempotency_key`` and
-            ``expiry_date_utc`` (see :func:`flex_provider.batch.writer.iter_batch_rows`).
-        :return: the number of rows newly inserted.
-        """
-        info = self.file_info(name)
-        if info is None:
-            raise KeyError(f"record_file({name!r}) must come before record_rows")
-        now = utcnow()
-        inserted = 0
-        st = staging_rows
-        source = select(
-            literal(info["mid"]),
-            literal(info["kind"]),
-            st.c.order_id,
-            literal(info["business_date"], Date()),
-            literal(name),
-            st.c.sequence_number,
-            st.c.idempotency_key,
-            st.c.expiry_date_utc,
-            literal("SHIPPED"),
-            literal(now, DateTime(timezone=True)),
-            literal(now, DateTime(timezone=True)),
-        ).where(true())  # SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT
-        stmt = (
-            self._insert(batch_rows)
-            .from_select(
-                [
-                    "mid",
-                    "kind",
-                    "order_id",
-                    "business_date",
-                    "file_name",
-                    "sequence_number",
-                    "idempotency_key",
-                    "expiry_date_utc",
-                    "status",
-                    "created_at",
-                    "updated_at",
-                ],
-                source,
-            )
-            .on_conflict_do_nothing(index_elements=["mid", "kind", "order_id"])
-        )
-        with self._begin() as conn, self._staging(conn, staging_rows):
-            for batch in batches(rows, BATCH_SIZE):
-                self._stage(
-                    conn,
-                    staging_rows,
-                    [
-                        {
-                            "order_id": r["order_id"],
-                            "sequence_number": int(r["sequence_number"]),
-                            "idempotency_key": r.get("idempotency_key"),
-                            "expiry_date_utc": utc(r.get("expiry_date_utc")),
-                        }
-                        for r in batch
-                    ],
-                )
-                inserted += conn.execute(stmt).rowcount
-                conn.execute(staging_rows.delete())
-        return inserted
-
-    def already_shipped(
-        self,
-        mid: str,
-        kind: str,
-        order_ids: Iterable[str],
-        *,
-        exclude_business_date: date | None = None,
-    ) -> set[str]:
-        """
-        The order ids among ``order_ids`` recorded for ``mid``/``kind`` in any file.
-
-        :param exclude_business_date: ignore rows of files of this business date, so a rerun of the
-            same day rebuilds its own files instead of rejecting its own rows.
-        """
-        found: set[str] = set()
-        ids = list(dict.fromkeys(order_ids))
-        # PostgreSQL takes the whole list as one array parameter; elsewhere IN lists of bounded size.
-        on_pg = self.dialect == "postgresql"
-        with self._begin() as conn:
-            for batch in batches(ids, max(len(ids), 1) if on_pg else IN_CHUNK):
-                member = (
-                    batch_rows.c.order_id == any_(literal(batch, ARRAY(String)))
-                    if on_pg
-                    else batch_rows.c.order_id.in_(batch)
-                )
-                query = select(batch_rows.c.order_id).where(
-                    batch_rows.c.mid == mid, batch_rows.c.kind == kind, member
-                )
-                if exclude_business_date is not None:
-                    query = query.where(batch_rows.c.business_date != exclude_business_date)
-                found.update(conn.execute(query).scalars())
-        return found
-
-    def already_shipped_callback(
-        self, mid: str, kind: str, business_date: date
-    ) -> Callable[[list[str]], set[str]]:
-        """The ``already_shipped`` callable for :class:`BatchWriter` (ignores the day's own rows)."""
-
-        def _check(order_ids: list[str]) -> set[str]:
-            return self.already_shipped(mid, kind, order_ids, exclude_business_date=business_date)
-
-        return _check

@@ -186,3 +186,42 @@ def test_files_are_the_old_writers_apart_from_documented_changes(
         ]
     else:  # transmit rows are approved charges: a missing token is no reason to hold them back
         assert added == {}
+
+
+def test_awkward_values_are_written_as_the_old_writer_wrote_them(tmp_path: Path) -> None:
+    """
+    Values the demo data never holds, fed to both writers as the same rows: date-times with microseconds,
+    float offsets (``json.dumps``' text: ``5.5``, ``-3.0``, ``1e-05``), text with quotes, backslashes,
+    non-ASCII and an emoji, an order id with a quote (the sidecar's JSON), own expiries. The files must be
+    the old writer's byte for byte, the sidecars the same ledger rows (the old writer wrote an own
+    expiry as ``+00:00`` on one of its row paths and ``Z`` on the other; the new one always ``+00:00``).
+    """
+    from flex_provider.batch.manifest import read_ledger_rows
+    from tests.batch.conftest import source_row
+
+    texts = ['say "hi"', "back\\slash", "Refusé – ü", "emoji 🎉", "tab\tstop", "", "plain"]
+    offsets = [5.5, -3.0, 1e-05, 0.1 + 0.2, None, 12.0, -0.5]
+    rows = []
+    for i in range(60):
+        at = datetime(2026, 11, 24, 6, 1, 2, (i * 12345) % 1_000_000 if i % 3 else 0, tzinfo=timezone.utc)
+        rows.append(
+            source_row(
+                i,
+                order_id=f'ord-"{i}"' if i % 7 == 0 else f"ord-{i}",
+                declined_at=at,
+                timezone_utc_offset=offsets[i % len(offsets)],
+                response_description=texts[i % len(texts)],
+                billing_city=texts[(i + 3) % len(texts)] or None,
+                expiry_date_utc=(at + timedelta(days=30, microseconds=7)) if i % 5 == 0 else None,
+            )
+        )
+    old = _run(OLD.BatchWriter, tmp_path / "old", [rows[:25], rows[25:]], "evaluate")
+    new = _run(BatchWriter, tmp_path / "new", [rows[:25], rows[25:]], "evaluate")
+    assert (old["written"], old["rejected"]) == (new["written"], new["rejected"]) == (60, 0)
+    assert old["files"] == new["files"]
+    for name in old["files"]:
+        assert (tmp_path / "new" / name).read_bytes() == (tmp_path / "old" / name).read_bytes()
+        new_rows = read_ledger_rows(tmp_path / "new" / name)
+        assert new_rows is not None
+        assert new_rows == read_ledger_rows(tmp_path / "old" / name)
+        assert sum(r["expiry_date_utc"] != new_rows[1]["expiry_date_utc"] for r in new_rows) == 12  # own ones
