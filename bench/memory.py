@@ -37,11 +37,11 @@ def main() -> int:
         loaded_servers(n, "memory") as (db, sshd, sandbox),
         tempfile.TemporaryDirectory(prefix="flex-bench-mem-") as tmp,
     ):
-        small = run_ours(db, sshd, sandbox, Path(tmp) / "small", limit=small_n)
+        small = run_ours(db, sshd, sandbox, Path(tmp) / "small", limit=small_n, two_task=True)  # the DAG's path
         log(f"memory small ({small_n}): {small}")
         reset_ledger(db)
         sshd.clear("inbound")
-        large = run_ours(db, sshd, sandbox, Path(tmp) / "large")
+        large = run_ours(db, sshd, sandbox, Path(tmp) / "large", two_task=True)
         log(f"memory large ({n}): {large}")
     report(
         [

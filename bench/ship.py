@@ -1,16 +1,15 @@
 """
 Ship bench: N declined orders in PostgreSQL -> validated evaluate files (<= 2000 rows) -> OpenSSH sshd.
 
-ours:     one child process (a worker) running the one-task ship the daily DAG uses,
-          ``ShipBatchOperator(sql=...)`` (``flex_provider.batch.pipeline.ShipPipeline``: extract, checks, files,
-          ledger record of many files a transaction, upload over 4 SFTP channels, ledger mark of many uploads a
-          transaction, every stage overlapped). ``--two-task`` measures instead the two tasks of the dry-run
-          and mapped fan-out path, with the real operators:
-          ``WriteBatchOperator`` (``dags/sql/extract_declined_mit.sql`` through a server-side cursor ->
-          ``BatchWriter``: per-row validation, PAN check, ledger dedupe via ``already_shipped``) and
-          ``ShipBatchOperator`` (``FlexLedger.record_file`` / ``record_rows``, a bearer token from the
-          sandbox, ``FlexSftpHook.upload_files`` over one SFTP session, ``.part`` + rename, token in line 1,
-          ``FlexLedger.mark_uploaded``). The child reports its wall time (after imports) and peak RSS.
+ours:     one child process (a worker) running the daily DAG's two tasks with the real operators:
+          ``WriteBatchOperator`` (``dags/sql/extract_declined_mit.sql`` streamed as Arrow -> ``BatchWriter``:
+          column checks, PAN scan, ledger dedupe via ``already_shipped``) and ``ShipBatchOperator(manifest=...)``
+          (ledger record, a bearer token from the sandbox, upload over SFTP channels of one session, ``.part``
+          + rename, token in line 1, ledger mark). ``--one-task`` measures instead the one-task pipeline
+          ``ShipBatchOperator(sql=...)`` (``flex_provider.batch.pipeline.ShipPipeline``: extract, checks,
+          files, ledger record of many files a transaction, upload, mark of many uploads a transaction, every
+          stage overlapped), which the daily DAG does not use yet. The child reports its wall time (after
+          imports) and peak RSS.
 baseline: ``psql \\copy (same query, parameters inlined) TO csv``, ``split -l 2000``, ``sftp -b`` put of the
           same number of files.
 
@@ -499,10 +498,11 @@ def main() -> int:
     parser.add_argument("--out-dir", help=argparse_hidden())
     parser.add_argument("--limit", type=int, default=None, help=argparse_hidden())
     parser.add_argument("--child-pandas", action="store_true", help=argparse_hidden())
+    parser.add_argument("--two-task", action="store_true", help=argparse_hidden())  # the child's path
     parser.add_argument(
-        "--two-task",
+        "--one-task",
         action="store_true",
-        help="measure WriteBatchOperator + ShipBatchOperator(manifest) instead",
+        help="measure the one-task ShipBatchOperator(sql=...) pipeline instead of the daily DAG's two tasks",
     )
     parser.add_argument("--db-url", help=argparse_hidden())
     parser.add_argument(
@@ -530,7 +530,7 @@ def main() -> int:
         print(json.dumps(data))
         return 0
     n = size_of(args)
-    ours, base = measure(n, profile=args.profile, two_task=args.two_task)
+    ours, base = measure(n, profile=args.profile, two_task=not args.one_task)
     expected_files = math.ceil(n / 2000)
     result = BenchResult(
         bench="ship",
