@@ -59,6 +59,8 @@ _BASES = (
     ("Operator", "BaseOperator", "from airflow.sdk import BaseOperator"),
     ("Notifier", "BaseNotifier", "from airflow.sdk import BaseNotifier"),
     ("Trigger", "BaseEventTrigger", "from airflow.triggers.base import BaseEventTrigger"),
+    # Airflow takes custom timetables only as subclasses of its core ones: the floor pays that import too.
+    ("Timetable", "CronDataIntervalTimetable", "from airflow.timetables.interval import CronDataIntervalTimetable"),
 )
 
 
@@ -102,6 +104,8 @@ def _standin(name: str, keywords: set[str]) -> tuple[str, str]:
             "    async def run(self):\n        yield None\n"
         )
         return body, import_line
+    if base == "CronDataIntervalTimetable":
+        return f"class {name}(CronDataIntervalTimetable):\n    pass\n", import_line
     if base == "BaseNotifier":
         own = sorted(keywords)
         args = "".join(f"{k}=None, " for k in own)
