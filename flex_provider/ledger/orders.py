@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Column, MetaData, Table, func, select, text, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from flex_provider.ledger.events import (
     RESULT_EVENT_COLUMNS,
@@ -103,15 +104,7 @@ class OrderBook(FileRegistry):
             if not staged:
                 staging_events.drop(conn)
                 return 0, {"orders": 0, "changed": 0, "changed_known": 0, "unknown": 0, "staged": 0}
-            cols = ", ".join(EVENT_COLUMNS)
-            inserted = conn.execute(
-                text(
-                    f"INSERT INTO flex_order_events ({cols}, recorded_at) "
-                    f"SELECT {cols}, :now FROM flex_tmp_events WHERE 1 = 1 "
-                    "ON CONFLICT (mid, kind, event_key) DO NOTHING"
-                ),
-                {"now": now()},
-            ).rowcount
+            inserted = _insert_new_events(conn)
             counts = fold(conn, after_id=before) if inserted else {
                 "orders": 0, "changed": 0, "changed_known": 0, "unknown": 0,
             }  # fmt: skip
@@ -271,6 +264,45 @@ class OrderBook(FileRegistry):
             "ignored": received[0] - applied - unknown,
             "unknown": unknown,
         }
+
+
+_INSERT_EVENTS = (
+    f"INSERT INTO flex_order_events ({', '.join(EVENT_COLUMNS)}, recorded_at) "
+    f"SELECT {', '.join(f't.{c}' for c in EVENT_COLUMNS)}, :now FROM flex_tmp_events t "
+)
+#: The staged events whose key is not stored yet.
+_NEW_ONLY = (
+    "WHERE NOT EXISTS (SELECT 1 FROM flex_order_events e "
+    "WHERE e.mid = t.mid AND e.kind = t.kind AND e.event_key = t.event_key)"
+)
+_UNIQUE_VIOLATION = "23505"
+
+
+def _insert_new_events(conn: Connection) -> int:
+    """
+    Insert the staged events whose ``(mid, kind, event_key)`` is new; returns how many were stored.
+
+    On PostgreSQL a plain ``INSERT ... WHERE NOT EXISTS`` (an anti-join on the unique index) skips the
+    speculative insertion ``ON CONFLICT`` does for every row (its token and confirm record cost about
+    an eighth of the events' WAL). Appends are serialized by the append lock, so no other transaction
+    stores a key between the check and the insert; a key staged twice in this very append (a webhook
+    delivered twice in one batch) violates the unique key, and the insert is redone, in a savepoint,
+    with ``ON CONFLICT DO NOTHING``, which keeps one of them. SQLite has no speculative insertion: it
+    always takes ``ON CONFLICT DO NOTHING``.
+    """
+    params = {"now": now()}
+    on_conflict = _INSERT_EVENTS + "WHERE 1 = 1 ON CONFLICT (mid, kind, event_key) DO NOTHING"
+    if conn.dialect.name != "postgresql":
+        return int(conn.execute(text(on_conflict), params).rowcount)
+    try:
+        with conn.begin_nested():
+            return int(conn.execute(text(_INSERT_EVENTS + _NEW_ONLY), params).rowcount)
+    except IntegrityError as exc:
+        if getattr(exc.orig, "sqlstate", None) != _UNIQUE_VIOLATION and (
+            getattr(exc.orig, "pgcode", None) != _UNIQUE_VIOLATION
+        ):
+            raise
+    return int(conn.execute(text(on_conflict), params).rowcount)
 
 
 def copy_csv(conn: Connection, table: str, columns: Sequence[str], tables: Iterable[Any]) -> int | None:

@@ -16,7 +16,7 @@ as folding every event from scratch (what a replay does):
 * shipment (``business_date``, ``batch_file``, ``sent_at``, ``expiry_at``): the least over ``shipped``
   events (an order ships once; a rerun adds no new fact, so nothing moves).
 * ``refunded_minor``: the sum over distinct ``refund_answered`` SUCCESS events; each is counted in the
-  one transaction that stores it (``ON CONFLICT DO NOTHING`` makes a replay add nothing).
+  one transaction that stores it (the unique event key makes a replay add nothing).
 * ``order_session_key``, ``confirmation_id``, ``approved_minor``, ``currency``, ``settled_at`` (latest
   Flex time of a final outcome), ``local_reason``, ``flex_error``: greatest/least non-null values.
 * ``seq``: the highest event id folded in; the projection's watermark compares against it.
