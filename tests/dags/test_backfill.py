@@ -151,18 +151,19 @@ def _meta_rows(meta: str, sql: str, **params: object) -> list[dict[str, object]]
         engine.dispose()
 
 
-def _wait_parsed(af: Airflow, meta: str, timeout: float = 120) -> None:
+def _wait_parsed(af: Airflow, meta: str, timeout: float = 120, dag_id: str = "flex_mit_daily") -> None:
+    """Wait until the dag-processor has serialized ``dag_id`` into the metadata DB."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while time.monotonic() < deadline:
         af.check_alive()
         try:
-            if _meta_rows(meta, "SELECT dag_id FROM serialized_dag WHERE dag_id = 'flex_mit_daily'"):
+            if _meta_rows(meta, "SELECT dag_id FROM serialized_dag WHERE dag_id = :d", d=dag_id):
                 return
         except Exception as exc:  # noqa: BLE001 - tables appear with the migration; keep polling
             last_error = exc
         time.sleep(1)
-    raise AssertionError(f"flex_mit_daily was not parsed in time ({last_error})")
+    raise AssertionError(f"{dag_id} was not parsed in time ({last_error})")
 
 
 def _assert_unpause_runs_nothing_now(af: Airflow, meta: str) -> None:

@@ -410,7 +410,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, day: date) -> Iterator[Clu
                         name, "celery", "worker", "--celery-hostname", name,
                         "--concurrency", str(CONCURRENCY), "--skip-serve-logs",
                     )  # fmt: skip
-                _wait_parsed(af, meta_db, timeout=max(1.0, deadline - time.monotonic()))
+                _wait_parsed(af, meta_db, timeout=max(1.0, deadline - time.monotonic()), dag_id=DAG_ID)
                 _wait_workers_ready(af, deadline)
                 sandbox.admin("POST", "/sftp/faults", {"paused": True}).raise_for_status()
                 af.cli("dags", "unpause", DAG_ID)
