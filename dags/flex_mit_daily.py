@@ -16,12 +16,12 @@ from airflow.sdk import DAG, Param
 
 from flex_provider.assets import ACKS, EVALUATE_BATCHES, counts_to_outlets
 from flex_provider.notifications.oncall import FlexOnCallNotifier
-from flex_provider.operators.acks import ProcessAcksOperator
 from flex_provider.operators.extract import ExtractDeclinesOperator
 from flex_provider.operators.mark import RecordShipmentOperator
+from flex_provider.operators.outbound import ProcessAcksOperator
 from flex_provider.operators.project import FlexProjectOrdersOperator
 from flex_provider.operators.ship import ShipBatchOperator
-from flex_provider.sensors.acks import FlexAckSensor
+from flex_provider.sensors.outbound import FlexAckSensor
 from flex_provider.timetables import FlexDailyTimetable
 
 with DAG(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, Param
 
-from flex_provider.operators.project import FlexReplayOrdersOperator
+from flex_provider.operators.replay import FlexReplayOrdersOperator
 
 with DAG(
     dag_id="flex_replay",

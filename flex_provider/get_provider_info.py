@@ -31,7 +31,6 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "Flex",
                 "python-modules": [
-                    "flex_provider.operators.acks",
                     "flex_provider.operators.api",
                     "flex_provider.operators.batch",
                     "flex_provider.operators.extract",
@@ -41,6 +40,7 @@ def get_provider_info() -> dict[str, Any]:
                     "flex_provider.operators.reconcile",
                     "flex_provider.operators.sweep",
                     "flex_provider.operators.project",
+                    "flex_provider.operators.replay",
                 ],
             }
         ],
@@ -48,7 +48,6 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "Flex",
                 "python-modules": [
-                    "flex_provider.sensors.acks",
                     "flex_provider.sensors.order_status",
                     "flex_provider.sensors.outbound",
                 ],

@@ -12,8 +12,6 @@ from pathlib import Path
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from flex_provider.utc import parse_utc as as_utc_datetime
-
 MERCHANT_CONN_ID = "flex_merchant_db"
 LEDGER_CONN_ID = "flex_ledger_db"
 FLEX_CONN_ID = "flex_default"
@@ -54,6 +52,5 @@ def read_sql(sql: str) -> str:
 
 # Former private names, kept for callers of flex_provider.operators.batch.
 _as_date = as_date
-_as_utc_datetime = as_utc_datetime
 _mid = resolve_mid
 _read_sql = read_sql

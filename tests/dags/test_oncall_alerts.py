@@ -89,7 +89,7 @@ def test_a_rejected_file_alert_names_the_file_and_what_to_do(oncall: list[dict[s
     from flex_provider.batch.ledger import FlexLedger
     from flex_provider.models.batch import Manifest
     from flex_provider.notifications.oncall import FlexOnCallNotifier
-    from flex_provider.operators.acks import check_rejected_files
+    from flex_provider.operators.outbound import check_rejected_files
 
     name, sha = "evaluate_mid-1_20261120_0001.json", "0" * 64
     ledger = FlexLedger("flex_ledger_db")

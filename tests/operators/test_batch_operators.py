@@ -96,7 +96,7 @@ def _reconcile(**kwargs: Any) -> dict[str, Any]:
 def _check_acks(world: FlexWorld, summary: dict[str, Any]) -> Any:
     """The check ``process_acks`` of ``dags/flex_mit_daily.py`` ends with (``ProcessAcksOperator``)."""
     from flex_provider.batch.manifest import read_manifest
-    from flex_provider.operators.acks import check_rejected_files
+    from flex_provider.operators.outbound import check_rejected_files
 
     return check_rejected_files(world.ledger(), read_manifest(summary["manifest"]))
 

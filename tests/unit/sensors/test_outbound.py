@@ -44,7 +44,7 @@ def manifest(tmp_path: Path) -> Path:
 
 def test_a_written_file_not_shipped_fails_with_what_to_do(ledger, manifest: Path) -> None:
     """The guard after the ship step: a file of the run not uploaded fails the run instead of a green one."""
-    from flex_provider.sensors.acks import FlexAckSensor
+    from flex_provider.sensors.outbound import FlexAckSensor
 
     sensor = FlexAckSensor(task_id="wait_for_acks", manifest=str(manifest))
     ledger.mark_uploaded(NAMES[0], remote_size=1, uploaded_sha256=SHA)
@@ -54,7 +54,7 @@ def test_a_written_file_not_shipped_fails_with_what_to_do(ledger, manifest: Path
 
 
 def test_the_acks_awaited_are_those_of_the_uploaded_files(ledger, manifest: Path) -> None:
-    from flex_provider.sensors.acks import FlexAckSensor
+    from flex_provider.sensors.outbound import FlexAckSensor
 
     for name in NAMES:
         ledger.mark_uploaded(name, remote_size=1, uploaded_sha256=SHA)
@@ -65,7 +65,7 @@ def test_the_acks_awaited_are_those_of_the_uploaded_files(ledger, manifest: Path
 
 def test_nothing_uploaded_to_wait_for_skips(ledger, manifest: Path) -> None:
     """A rerun of a shipped day: every file is acknowledged, nothing is awaited, the rest is skipped."""
-    from flex_provider.sensors.acks import FlexAckSensor
+    from flex_provider.sensors.outbound import FlexAckSensor
 
     for name in NAMES:
         ledger.mark_uploaded(name, remote_size=1, uploaded_sha256=SHA)
@@ -75,7 +75,7 @@ def test_nothing_uploaded_to_wait_for_skips(ledger, manifest: Path) -> None:
 
 
 def test_poke_interval_and_timeout_come_from_the_flex_config(monkeypatch: pytest.MonkeyPatch) -> None:
-    from flex_provider.sensors.acks import FlexAckSensor
+    from flex_provider.sensors.outbound import FlexAckSensor
 
     monkeypatch.setenv("AIRFLOW__FLEX__ACK_POKE_INTERVAL", "7")
     monkeypatch.setenv("AIRFLOW__FLEX__ACK_TIMEOUT", "99")
@@ -85,7 +85,7 @@ def test_poke_interval_and_timeout_come_from_the_flex_config(monkeypatch: pytest
 
 def test_a_file_rejected_as_a_whole_fails_the_check_with_the_merchant_message(ledger, manifest: Path) -> None:
     from flex_provider.models.batch import Manifest
-    from flex_provider.operators.acks import check_rejected_files
+    from flex_provider.operators.outbound import check_rejected_files
 
     body = Manifest.model_validate_json(manifest.read_text())
     for name in NAMES:
