@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from datetime import date, timedelta
+from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import conf
 from airflow.sdk.exceptions import AirflowFailException
 
-from flex_provider.operators.common import (
-    FLEX_CONN_ID,
-    LEDGER_CONN_ID,
-    MERCHANT_CONN_ID,
-    SFTP_CONN_ID,
-    as_date,
-    read_sql,
-    resolve_mid,
-)
+from flex_provider.operators.common import FLEX_CONN_ID, LEDGER_CONN_ID, SFTP_CONN_ID, resolve_mid
+from flex_provider.operators.extract import WriteBatchOperator, _unset
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class ShipBatchOperator(BaseOperator):
+class ShipBatchOperator(WriteBatchOperator):
     """
     Upload the batch files of a manifest to Flex's inbound folder, each at most once.
 
@@ -46,6 +39,10 @@ class ShipBatchOperator(BaseOperator):
     records as ``WriteBatchOperator`` followed by this operator with its manifest; the return value is
     the writer's summary (``manifest``, ``files``, ``resend``, ``mid``...) plus ``uploaded``, ``resent``,
     ``skipped`` and ``rows``. The day's files Flex rejected as a whole are sent again in the same run.
+    The query's arguments are :class:`~flex_provider.operators.extract.WriteBatchOperator`'s (``sql``,
+    ``parameters``, ``business_date``, ``out_dir``, ``kind``, ``mid``, ``rows_per_file``, ``row_limit``,
+    ``expiry_days``, ``file_format``...), with the same defaults: the business day and folder are worked
+    out as the extract step does.
 
     :param manifest: path of the manifest written by the writer (templated).
     :param files: only these file names (templated; for mapped fan-out): names of the manifest, or
@@ -55,37 +52,16 @@ class ShipBatchOperator(BaseOperator):
     :param sftp_conn_id: ``sftp`` connection of the exchange.
     :param transform_token: test hook: called with the bearer token before it goes into line 1.
     :param channels: SFTP channels (uploads in flight) on the one SSH connection.
-    :param sql: one task: SQL text or a ``.sql`` file (templated; bind parameters like ``:window_start``)
-        returning the flat source columns (docs/batch-files.md).
-    :param parameters: one task: bind parameters of ``sql`` (templated).
-    :param business_date: one task: the batch's day (templated, ``YYYY-MM-DD``).
-    :param out_dir: one task: local folder for the files, rejects and manifest (templated).
-    :param kind: one task: ``evaluate`` or ``transmit``.
-    :param merchant_conn_id: one task: SQL connection of the merchant database.
-    :param mid: one task: the merchant id (templated; default the ``flex`` connection's ``mid`` extra).
-    :param rows_per_file: one task: at most 2000.
-    :param chunk_size: one task: rows fetched per chunk.
-    :param row_limit: one task: stop after this many rows (templated; None = all).
-    :param expiry_days: one task, evaluate: days after the business date until ``expiryDateUtc``.
-    :param file_format: one task: ``json``, or ``csv`` for transmit.
+    :param sql: one task: the extract's query (see ``WriteBatchOperator``); None with ``manifest``.
     """
 
     template_fields: Sequence[str] = (
         "manifest",
         "files",
-        "ledger_conn_id",
         "flex_conn_id",
         "sftp_conn_id",
-        "sql",
-        "parameters",
-        "business_date",
-        "out_dir",
-        "mid",
-        "row_limit",
-        "merchant_conn_id",
+        *WriteBatchOperator.template_fields,
     )
-    template_ext: Sequence[str] = (".sql",)
-    template_fields_renderers: ClassVar[dict[str, str]] = {"sql": "sql", "parameters": "json"}
     ui_color = "#e9f7ef"
 
     def __init__(
@@ -99,40 +75,15 @@ class ShipBatchOperator(BaseOperator):
         transform_token: Callable[[str], str] | None = None,
         channels: int = 4,
         sql: str | None = None,
-        parameters: Mapping[str, Any] | None = None,
-        business_date: str | date | None = None,
-        out_dir: str | None = None,
-        kind: str = "evaluate",
-        merchant_conn_id: str = MERCHANT_CONN_ID,
-        mid: str | None = None,
-        rows_per_file: int = 2000,
-        chunk_size: int = 20_000,
-        row_limit: int | str | None = None,
-        expiry_days: int = 21,
-        file_format: str = "json",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
         if (manifest is None) == (sql is None):
-            raise ValueError("ShipBatchOperator takes a manifest, or sql (with business_date and out_dir)")
-        if sql is not None and (business_date is None or out_dir is None):
-            raise ValueError("ShipBatchOperator(sql=...) needs business_date and out_dir")
-        self.sql = sql
-        self.parameters = parameters
-        self.business_date = business_date
-        self.out_dir = out_dir
-        self.kind = kind
-        self.merchant_conn_id = merchant_conn_id
-        self.mid = mid
-        self.rows_per_file = rows_per_file
-        self.chunk_size = chunk_size
-        self.row_limit = row_limit
-        self.expiry_days = expiry_days
-        self.file_format = file_format
+            raise ValueError("ShipBatchOperator takes a manifest, or sql (the extract's query)")
+        kwargs.setdefault("multiple_outputs", False)  # one summary, not the extract's XCom keys
+        super().__init__(sql=sql or "", ledger_conn_id=ledger_conn_id, flex_conn_id=flex_conn_id, **kwargs)
+        self.sql = sql  # type: ignore[assignment]
         self.manifest = manifest
         self.files = files
-        self.ledger_conn_id = ledger_conn_id
-        self.flex_conn_id = flex_conn_id
         self.sftp_conn_id = sftp_conn_id
         self.transform_token = transform_token
         self.channels = channels
@@ -165,7 +116,7 @@ class ShipBatchOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         if self.sql is not None:
-            return self._ship_query()
+            return self._ship_query(context)
         return self._ship_manifest()
 
     def _fresh_token(self) -> str:
@@ -176,20 +127,18 @@ class ShipBatchOperator(BaseOperator):
             token = api.get_token(force_refresh=True)
         return self.transform_token(token) if self.transform_token is not None else token
 
-    def _ship_query(self) -> dict[str, Any]:
+    def _ship_query(self, context: Context) -> dict[str, Any]:
         """The one-task path: extract -> check -> files -> record -> upload -> mark, overlapped."""
         from flex_provider.batch.ledger import FlexLedger
         from flex_provider.batch.pipeline import ShipPipeline
-        from flex_provider.batch.source import arrow_chunks
         from flex_provider.hooks.sftp import FlexSftpHook
         from flex_provider.merchant.db import engine_for_conn
 
-        assert self.sql is not None
-        assert self.business_date is not None
-        assert self.out_dir is not None
-        day = as_date(self.business_date)
+        day = self.resolve_day(context)
+        self.out_dir = str(self.local_dir(day))
+        self._parameters = self.query_parameters(day)
+        expiry_days = conf.getint("flex", "expiry_days") if _unset(self.expiry_days) else int(self.expiry_days)
         mid = resolve_mid(self.mid, self.flex_conn_id)
-        limit = int(self.row_limit) if self.row_limit not in (None, "", "None") else None
         pipeline = ShipPipeline(
             ledger=FlexLedger(self.ledger_conn_id),
             hook=FlexSftpHook(ssh_conn_id=self.sftp_conn_id),
@@ -200,19 +149,12 @@ class ShipBatchOperator(BaseOperator):
             out_dir=self.out_dir,
             rows_per_file=self.rows_per_file,
             file_format=self.file_format,  # type: ignore[arg-type]
-            default_expiry=timedelta(days=self.expiry_days + 1) if self.kind == "evaluate" else None,
+            default_expiry=timedelta(days=expiry_days + 1) if self.kind == "evaluate" else None,
             channels=self.channels,
         )
         engine = engine_for_conn(self.merchant_conn_id)
         try:
-            chunks = arrow_chunks(
-                engine,
-                read_sql(self.sql),
-                dict(self.parameters or {}),
-                chunk_rows=self.chunk_size,
-                limit=limit,
-            )
-            summary = pipeline.run(chunks)
+            summary = pipeline.run(self._chunks(engine))
         finally:
             engine.dispose()
         self.log.info(
