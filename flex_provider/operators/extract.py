@@ -13,9 +13,9 @@ from flex_provider.operators.common import (
     FLEX_CONN_ID,
     LEDGER_CONN_ID,
     MERCHANT_CONN_ID,
-    _as_date,
-    _mid,
-    _read_sql,
+    as_date,
+    read_sql,
+    resolve_mid,
 )
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ class WriteBatchOperator(BaseOperator):
     def resolve_day(self, context: Context | Mapping[str, Any]) -> date:
         """The business day: ``business_date``, else the data interval's UTC start day, else yesterday."""
         if not _unset(self.business_date):
-            return _as_date(self.business_date)  # type: ignore[arg-type]
+            return as_date(self.business_date)  # type: ignore[arg-type]
         start = context.get("data_interval_start")
         if start is not None:
             return start.astimezone(timezone.utc).date()
@@ -145,7 +145,7 @@ class WriteBatchOperator(BaseOperator):
 
         limit = None if _unset(self.row_limit) else int(self.row_limit)  # type: ignore[arg-type]
         parameters = getattr(self, "_parameters", None) or dict(self.parameters or {})
-        return arrow_chunks(engine, _read_sql(self.sql), parameters, chunk_rows=self.chunk_size, limit=limit)
+        return arrow_chunks(engine, read_sql(self.sql), parameters, chunk_rows=self.chunk_size, limit=limit)
 
     def execute(self, context: Context) -> dict[str, Any]:
         from flex_provider.batch.ledger import FlexLedger
@@ -162,7 +162,7 @@ class WriteBatchOperator(BaseOperator):
             "%s %s: window %s .. %s, folder %s%s", self.kind, business_date, self._parameters["window_start"],
             self._parameters["window_end"], self.out_dir, " (dry run: nothing is recorded or shipped)" if dry_run else "",
         )  # fmt: skip
-        mid = _mid(self.mid, self.flex_conn_id)
+        mid = resolve_mid(self.mid, self.flex_conn_id)
         ledger = FlexLedger(self.ledger_conn_id)
         # Files recorded but never uploaded (a crash before the upload) are rebuilt from scratch; files
         # Flex may have seen keep their numbers and content, and new rows of the day go into new files.

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from flex_provider.operators.common import FLEX_CONN_ID, LEDGER_CONN_ID, _mid
+from flex_provider.operators.common import FLEX_CONN_ID, LEDGER_CONN_ID, resolve_mid
+from flex_provider.utc import parse_utc, utc_now
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -126,7 +127,7 @@ class ReconcileOrdersOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from flex_provider.ledger import FlexLedger
 
-        mid = _mid(self.mid, self.flex_conn_id)
+        mid = resolve_mid(self.mid, self.flex_conn_id)
         ledger = FlexLedger(self.ledger_conn_id)
         out: dict[str, Any] = {}
         try:
@@ -135,11 +136,9 @@ class ReconcileOrdersOperator(BaseOperator):
                 from flex_provider.hooks.api import FlexApiHook
                 from flex_provider.operators.sweep import OrderSweep
 
-                as_of = (
-                    datetime.fromisoformat(str(self.sweep_as_of).replace("Z", "+00:00"))
-                    if self.sweep_as_of
-                    else datetime.now(timezone.utc)
-                )
+                as_of = parse_utc(self.sweep_as_of) if self.sweep_as_of else utc_now()
+                if as_of is None:
+                    raise ValueError(f"sweep_as_of is no ISO 8601 instant: {self.sweep_as_of!r}")
                 cutoff = as_of - timedelta(minutes=self.sweep_grace_minutes)
                 with FlexApiHook(self.flex_conn_id) as api:
                     sweep = OrderSweep(

@@ -9,29 +9,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from airflow.sdk.log import mask_secret
 from tenacity import AsyncRetrying
 from typing_extensions import Self
 
-from flex_provider.hooks.api.base import FlexApiBase
 from flex_provider.hooks.api.call import Call, request_headers
 from flex_provider.hooks.api.endpoints import FlexApiEndpoints
 from flex_provider.hooks.api.errors import transport_error
 from flex_provider.hooks.api.settings import FlexConnectionSettings
 from flex_provider.hooks.api.token_cache import TOKEN_CACHE
-from flex_provider.models.api import (
-    CaptureResponse,
-    EvaluateRequest,
-    EvaluateResponse,
-    FlexEnvelope,
-    Order,
-    OrderPage,
-    RefundResponse,
-    TokenizeRequest,
-    TokenizeResponse,
-    TokenResponse,
-    TransmitRequest,
-    TransmitResponse,
-)
+from flex_provider.models import api as models
 
 if TYPE_CHECKING:
     import httpx
@@ -43,16 +30,13 @@ class FlexApiAsyncHook(FlexApiEndpoints):
     :param flex_conn_id: a ``flex`` connection (see ``FlexApiHook``).
     """
 
-    def __init__(self, flex_conn_id: str = FlexApiBase.default_conn_name, **kwargs: Any) -> None:
-        super().__init__(flex_conn_id, **kwargs)
-        self._client: httpx.AsyncClient | None = None
-        self._token_lock: asyncio.Lock | None = None
+    #: One token fetch at a time per hook (made in the running event loop, on first need).
+    _token_lock: asyncio.Lock | None = None
 
     async def get_settings(self) -> FlexConnectionSettings:
         """The parsed connection, read with Airflow's async connection API."""
         if self._settings is None:
-            conn = await self.aget_connection(self.flex_conn_id)
-            self._finish_settings(FlexConnectionSettings.from_connection(conn))
+            self._settings_from(await self.aget_connection(self.flex_conn_id))
         return self._require_settings()
 
     async def get_async_conn(self) -> httpx.AsyncClient:
@@ -60,11 +44,8 @@ class FlexApiAsyncHook(FlexApiEndpoints):
         if self._client is None:
             import httpx
 
-            s = await self.get_settings()
             limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
-            self._client = httpx.AsyncClient(
-                base_url=s.base_url, timeout=self.timeout, verify=s.verify, limits=limits
-            )
+            self._client = httpx.AsyncClient(**self._client_options(await self.get_settings()), limits=limits)
         return self._client
 
     async def aclose(self) -> None:
@@ -104,9 +85,7 @@ class FlexApiAsyncHook(FlexApiEndpoints):
         async with self._token_lock:
             token = TOKEN_CACHE.get(self._token_key)
             if token is None:
-                response: TokenResponse = await self._run(self._token_call())
-                from airflow.sdk.log import mask_secret
-
+                response: models.TokenResponse = await self._run(self._token_call())
                 mask_secret(response.access_token)
                 token = TOKEN_CACHE.put(self._token_key, response)
             return token
@@ -127,23 +106,23 @@ class FlexApiAsyncHook(FlexApiEndpoints):
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def tokenize(
-        self, request: TokenizeRequest | Mapping[str, Any], *, mid: str | None = None
-    ) -> TokenizeResponse:
+        self, request: models.TokenizeRequest | Mapping[str, Any], *, mid: str | None = None
+    ) -> models.TokenizeResponse:
         """Vault a card with Flex."""
         await self.get_settings()
         return await self._run(self._tokenize_call(request, mid))
 
-    async def transmit(self, request: TransmitRequest | Mapping[str, Any]) -> TransmitResponse:
+    async def transmit(self, request: models.TransmitRequest | Mapping[str, Any]) -> models.TransmitResponse:
         """Send Flex a copy of an approved transaction."""
         await self.get_settings()
         return await self._run(self._transmit_call(request))
 
-    async def evaluate(self, request: EvaluateRequest | Mapping[str, Any]) -> EvaluateResponse:
+    async def evaluate(self, request: models.EvaluateRequest | Mapping[str, Any]) -> models.EvaluateResponse:
         """Hand a declined transaction to Flex."""
         await self.get_settings()
         return await self._run(self._evaluate_call(request))
 
-    async def get_order(self, order_id: str) -> Order:
+    async def get_order(self, order_id: str) -> models.Order:
         """Return one order by Flex order id."""
         await self.get_settings()
         return await self._run(self._get_order_call(order_id))
@@ -156,12 +135,12 @@ class FlexApiAsyncHook(FlexApiEndpoints):
         to: datetime | None = None,
         query: str | None = None,
         page_size: int = 100,
-    ) -> AsyncIterator[Order]:
+    ) -> AsyncIterator[models.Order]:
         """Iterate over every order matching the filters, page by page."""
         await self.get_settings()
         page = 1
         while True:
-            result: OrderPage = await self._run(
+            result: models.OrderPage = await self._run(
                 self._list_orders_call(page, page_size, status, from_, to, query)
             )
             for order in result.items:
@@ -177,26 +156,26 @@ class FlexApiAsyncHook(FlexApiEndpoints):
         *,
         message: str | None = None,
         idempotency_key: str | None = None,
-    ) -> RefundResponse:
+    ) -> models.RefundResponse:
         """Refund an approved order; ``amount`` in dollars."""
         await self.get_settings()
         return await self._run(self._refund_call(order_id, amount, message, idempotency_key))
 
-    async def cancel(self, order_id: str, *, idempotency_key: str | None = None) -> FlexEnvelope:
+    async def cancel(self, order_id: str, *, idempotency_key: str | None = None) -> models.FlexEnvelope:
         """Cancel a pending order by Flex order id."""
         await self.get_settings()
         return await self._run(self._cancel_call(order_id, idempotency_key, external=False))
 
     async def external_cancel(
         self, external_order_id: str, *, idempotency_key: str | None = None
-    ) -> FlexEnvelope:
+    ) -> models.FlexEnvelope:
         """Cancel a pending order by the merchant's order id."""
         await self.get_settings()
         return await self._run(self._cancel_call(external_order_id, idempotency_key, external=True))
 
     async def capture(
         self, order_id: str, amount: int, currency: str, *, idempotency_key: str
-    ) -> CaptureResponse:
+    ) -> models.CaptureResponse:
         """Capture an order waiting in CAPTUREREQUIRED; ``amount`` in cents."""
         await self.get_settings()
         return await self._run(self._capture_call(order_id, amount, currency, idempotency_key))

@@ -7,6 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
+from airflow.sdk.log import mask_secret
 from pydantic import ValidationError
 from tenacity import (
     retry_if_exception_type,
@@ -49,17 +50,22 @@ class FlexApiBase(BaseHook):
         self.backoff_max = backoff_max
         self.retry_after_cap = retry_after_cap
         self._settings = settings
+        self._client: Any = None  # the hook's httpx client, made on first use
 
     # settings ---------------------------------------------------------------------------------------
 
-    def _finish_settings(self, settings: FlexConnectionSettings) -> FlexConnectionSettings:
-        from airflow.sdk.log import mask_secret
-
+    def _settings_from(self, conn: Any) -> FlexConnectionSettings:
+        """Parse the Airflow connection (once) and mask its secrets in the task's logs."""
+        settings = FlexConnectionSettings.from_connection(conn)
         for secret in (settings.app_secret, settings.tokenization_key, settings.webhook_secret):
             if secret:
                 mask_secret(secret)
         self._settings = settings
         return settings
+
+    def _client_options(self, settings: FlexConnectionSettings) -> dict[str, Any]:
+        """What the sync and async httpx clients are built with: base URL, timeout, TLS check."""
+        return {"base_url": settings.base_url, "timeout": self.timeout, "verify": settings.verify}
 
     @property
     def timeout(self) -> float:

@@ -12,23 +12,7 @@ from pydantic import BaseModel
 
 from flex_provider.hooks.api.base import FlexApiBase
 from flex_provider.hooks.api.call import Call
-from flex_provider.models.api import (
-    CancelRequest,
-    CaptureRequest,
-    CaptureResponse,
-    EvaluateRequest,
-    EvaluateResponse,
-    FlexEnvelope,
-    Order,
-    OrderPage,
-    RefundRequest,
-    RefundResponse,
-    TokenizeRequest,
-    TokenizeResponse,
-    TokenResponse,
-    TransmitRequest,
-    TransmitResponse,
-)
+from flex_provider.models import api as models
 
 
 class FlexApiEndpoints(FlexApiBase):
@@ -39,20 +23,20 @@ class FlexApiEndpoints(FlexApiBase):
         return Call(
             "POST",
             "/oauth2/token",
-            TokenResponse,
+            models.TokenResponse,
             json={"AppKey": s.app_key, "AppSecret": s.app_secret},
             auth=False,
             check_success=False,
         )
 
-    def _tokenize_call(self, request: TokenizeRequest | Mapping[str, Any], mid: str | None) -> Call:
+    def _tokenize_call(self, request: models.TokenizeRequest | Mapping[str, Any], mid: str | None) -> Call:
         body = (
-            TokenizeRequest.model_validate(request) if not isinstance(request, TokenizeRequest) else request
+            models.TokenizeRequest.model_validate(request) if not isinstance(request, models.TokenizeRequest) else request
         )
         params: dict[str, Any] = {"mid": self._mid(mid)}
         if self._require_settings().tokenization_key:
             params["environment"] = self._require_settings().tokenization_key
-        return Call("POST", "/tokenize", TokenizeResponse, json=body.to_wire(), params=params)
+        return Call("POST", "/tokenize", models.TokenizeResponse, json=body.to_wire(), params=params)
 
     def _with_mid(self, request: BaseModel) -> dict[str, Any]:
         body = request.to_wire()  # type: ignore[attr-defined]
@@ -62,16 +46,16 @@ class FlexApiEndpoints(FlexApiBase):
             body.setdefault("siteId", site_id)
         return body
 
-    def _transmit_call(self, request: TransmitRequest | Mapping[str, Any]) -> Call:
-        req = request if isinstance(request, TransmitRequest) else TransmitRequest.model_validate(request)
-        return Call("POST", "/transmit", TransmitResponse, json=self._with_mid(req))
+    def _transmit_call(self, request: models.TransmitRequest | Mapping[str, Any]) -> Call:
+        req = request if isinstance(request, models.TransmitRequest) else models.TransmitRequest.model_validate(request)
+        return Call("POST", "/transmit", models.TransmitResponse, json=self._with_mid(req))
 
-    def _evaluate_call(self, request: EvaluateRequest | Mapping[str, Any]) -> Call:
-        req = request if isinstance(request, EvaluateRequest) else EvaluateRequest.model_validate(request)
-        return Call("POST", "/evaluate", EvaluateResponse, json=self._with_mid(req))
+    def _evaluate_call(self, request: models.EvaluateRequest | Mapping[str, Any]) -> Call:
+        req = request if isinstance(request, models.EvaluateRequest) else models.EvaluateRequest.model_validate(request)
+        return Call("POST", "/evaluate", models.EvaluateResponse, json=self._with_mid(req))
 
     def _get_order_call(self, order_id: str) -> Call:
-        return Call("GET", f"/orders/{quote(order_id, safe='')}", Order, check_success=False)
+        return Call("GET", f"/orders/{quote(order_id, safe='')}", models.Order, check_success=False)
 
     def _list_orders_call(
         self,
@@ -91,24 +75,24 @@ class FlexApiEndpoints(FlexApiBase):
             params["to"] = to.isoformat()
         if query:
             params["query"] = query
-        return Call("GET", "/orders", OrderPage, params=params, check_success=False)
+        return Call("GET", "/orders", models.OrderPage, params=params, check_success=False)
 
     def _refund_call(
         self, order_id: str, amount: Decimal | float | str, message: str | None, idempotency_key: str | None
     ) -> Call:
-        req = RefundRequest(
+        req = models.RefundRequest(
             amount_to_refund=Decimal(str(amount)), refund_message=message, idempotency_key=idempotency_key
         )
-        return Call("POST", f"/orders/{quote(order_id, safe='')}/refund", RefundResponse, json=req.to_wire())
+        return Call("POST", f"/orders/{quote(order_id, safe='')}/refund", models.RefundResponse, json=req.to_wire())
 
     def _cancel_call(self, order_id: str, idempotency_key: str | None, external: bool) -> Call:
         suffix = "external-cancel" if external else "cancel"
-        body = CancelRequest(idempotency_key=idempotency_key).to_wire()
-        return Call("POST", f"/orders/{quote(order_id, safe='')}/{suffix}", FlexEnvelope, json=body)
+        body = models.CancelRequest(idempotency_key=idempotency_key).to_wire()
+        return Call("POST", f"/orders/{quote(order_id, safe='')}/{suffix}", models.FlexEnvelope, json=body)
 
     def _capture_call(self, order_id: str, amount: int, currency: str, idempotency_key: str) -> Call:
-        req = CaptureRequest(
+        req = models.CaptureRequest(
             idempotency_key=idempotency_key, order_id=order_id, amount=amount, currency=currency
         )
-        return Call("POST", "/capture", CaptureResponse, json=req.to_wire())
+        return Call("POST", "/capture", models.CaptureResponse, json=req.to_wire())
 

@@ -8,29 +8,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from airflow.sdk.log import mask_secret
 from tenacity import Retrying
 from typing_extensions import Self
 
-from flex_provider.hooks.api.base import FlexApiBase
 from flex_provider.hooks.api.call import Call, request_headers
 from flex_provider.hooks.api.endpoints import FlexApiEndpoints
 from flex_provider.hooks.api.errors import transport_error
 from flex_provider.hooks.api.settings import FlexConnectionSettings
 from flex_provider.hooks.api.token_cache import TOKEN_CACHE
-from flex_provider.models.api import (
-    CaptureResponse,
-    EvaluateRequest,
-    EvaluateResponse,
-    FlexEnvelope,
-    Order,
-    OrderPage,
-    RefundResponse,
-    TokenizeRequest,
-    TokenizeResponse,
-    TokenResponse,
-    TransmitRequest,
-    TransmitResponse,
-)
+from flex_provider.models import api as models
 
 if TYPE_CHECKING:
     import httpx
@@ -46,15 +33,9 @@ class FlexApiHook(FlexApiEndpoints):
     :param max_retries: retries after the first attempt for 5xx, 429 and network errors.
     """
 
-    def __init__(self, flex_conn_id: str = FlexApiBase.default_conn_name, **kwargs: Any) -> None:
-        super().__init__(flex_conn_id, **kwargs)
-        self._client: httpx.Client | None = None
-
     def _require_settings(self) -> FlexConnectionSettings:
         if self._settings is None:
-            self._finish_settings(
-                FlexConnectionSettings.from_connection(self.get_connection(self.flex_conn_id))
-            )
+            self._settings_from(self.get_connection(self.flex_conn_id))
         return super()._require_settings()
 
     @property
@@ -67,8 +48,7 @@ class FlexApiHook(FlexApiEndpoints):
         if self._client is None:
             import httpx
 
-            s = self.settings
-            self._client = httpx.Client(base_url=s.base_url, timeout=self.timeout, verify=s.verify)
+            self._client = httpx.Client(**self._client_options(self.settings))
         return self._client
 
     def close(self) -> None:
@@ -109,9 +89,7 @@ class FlexApiHook(FlexApiEndpoints):
             token = TOKEN_CACHE.get(self._token_key)
             if token is None:
                 call = self._token_call()
-                response: TokenResponse = self._run(call)
-                from airflow.sdk.log import mask_secret
-
+                response: models.TokenResponse = self._run(call)
                 mask_secret(response.access_token)
                 token = TOKEN_CACHE.put(self._token_key, response)
                 self.log.info(
@@ -138,20 +116,20 @@ class FlexApiHook(FlexApiEndpoints):
     # operations -----------------------------------------------------------------------------------------
 
     def tokenize(
-        self, request: TokenizeRequest | Mapping[str, Any], *, mid: str | None = None
-    ) -> TokenizeResponse:
+        self, request: models.TokenizeRequest | Mapping[str, Any], *, mid: str | None = None
+    ) -> models.TokenizeResponse:
         """Vault a card with Flex; returns the token to store for later evaluations."""
         return self._run(self._tokenize_call(request, mid))
 
-    def transmit(self, request: TransmitRequest | Mapping[str, Any]) -> TransmitResponse:
+    def transmit(self, request: models.TransmitRequest | Mapping[str, Any]) -> models.TransmitResponse:
         """Send Flex a copy of an approved transaction (fire and forget)."""
         return self._run(self._transmit_call(request))
 
-    def evaluate(self, request: EvaluateRequest | Mapping[str, Any]) -> EvaluateResponse:
+    def evaluate(self, request: models.EvaluateRequest | Mapping[str, Any]) -> models.EvaluateResponse:
         """Hand a declined transaction to Flex; the answer carries Flex's order id (``orderSessionKey``)."""
         return self._run(self._evaluate_call(request))
 
-    def get_order(self, order_id: str) -> Order:
+    def get_order(self, order_id: str) -> models.Order:
         """Return one order by Flex order id."""
         return self._run(self._get_order_call(order_id))
 
@@ -163,11 +141,11 @@ class FlexApiHook(FlexApiEndpoints):
         to: datetime | None = None,
         query: str | None = None,
         page_size: int = 100,
-    ) -> Iterator[Order]:
+    ) -> Iterator[models.Order]:
         """Iterate over every order matching the filters, page by page (each page retried on its own)."""
         page = 1
         while True:
-            result: OrderPage = self._run(self._list_orders_call(page, page_size, status, from_, to, query))
+            result: models.OrderPage = self._run(self._list_orders_call(page, page_size, status, from_, to, query))
             yield from result.items
             if not result.has_next_page or not result.items:
                 return
@@ -180,19 +158,19 @@ class FlexApiHook(FlexApiEndpoints):
         *,
         message: str | None = None,
         idempotency_key: str | None = None,
-    ) -> RefundResponse:
+    ) -> models.RefundResponse:
         """Refund an approved order in full or in part; ``amount`` is in dollars, as Flex's refund takes it."""
         return self._run(self._refund_call(order_id, amount, message, idempotency_key))
 
-    def cancel(self, order_id: str, *, idempotency_key: str | None = None) -> FlexEnvelope:
+    def cancel(self, order_id: str, *, idempotency_key: str | None = None) -> models.FlexEnvelope:
         """Cancel a pending order by Flex order id."""
         return self._run(self._cancel_call(order_id, idempotency_key, external=False))
 
-    def external_cancel(self, external_order_id: str, *, idempotency_key: str | None = None) -> FlexEnvelope:
+    def external_cancel(self, external_order_id: str, *, idempotency_key: str | None = None) -> models.FlexEnvelope:
         """Cancel a pending order by the merchant's own order id (when Flex's id is unknown)."""
         return self._run(self._cancel_call(external_order_id, idempotency_key, external=True))
 
-    def capture(self, order_id: str, amount: int, currency: str, *, idempotency_key: str) -> CaptureResponse:
+    def capture(self, order_id: str, amount: int, currency: str, *, idempotency_key: str) -> models.CaptureResponse:
         """Capture an order waiting in CAPTUREREQUIRED; ``amount`` in cents."""
         return self._run(self._capture_call(order_id, amount, currency, idempotency_key))
 
