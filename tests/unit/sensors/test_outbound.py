@@ -1,45 +1,13 @@
-"""FlexAckSensor's acks come from the ledger; ProcessAcksOperator's check fails on a whole-file rejection."""
+"""``FlexOutboundFileSensor`` defers with what it waits for; ``FlexAckSensor``'s acks come from the ledger."""
 
 from __future__ import annotations
 
-import json
-from datetime import date
 from pathlib import Path
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-DAY, MID = date(2026, 11, 24), "m"
-NAMES = ["evaluate_m_20261124_0001.json", "evaluate_m_20261124_0002.json"]
-SHA = "0" * 64
-
-
-@pytest.fixture
-def ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from flex_provider.batch.ledger import FlexLedger
-
-    monkeypatch.setenv("AIRFLOW_CONN_FLEX_LEDGER_DB", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "l.db")}))
-    ledger = FlexLedger("flex_ledger_db")
-    for name in NAMES:
-        ledger.record_file(name, business_date=DAY, kind="evaluate", mid=MID, rows=1, sha256=SHA, rows_sha256=SHA)
-    return ledger
-
-
-@pytest.fixture
-def manifest(tmp_path: Path) -> Path:
-    from flex_provider.models.batch import Manifest
-
-    path = tmp_path / "manifest.json"
-    body = Manifest(
-        kind="evaluate",
-        mid=MID,
-        business_date=DAY,
-        files=[{"name": n, "rows": 1, "sha256": SHA, "rows_sha256": SHA} for n in NAMES],
-        rejects_file="rejects.csv",
-        totals={"extracted": 2, "written": 2, "rejected": 0},
-    )
-    path.write_text(body.model_dump_json())
-    return path
+from tests.unit.operators.ledger_day import NAMES, SHA, acknowledge, ledger_fixture, manifest_fixture  # noqa: F401 - fixtures
 
 
 def test_a_written_file_not_shipped_fails_with_what_to_do(ledger, manifest: Path) -> None:
@@ -69,7 +37,7 @@ def test_nothing_uploaded_to_wait_for_skips(ledger, manifest: Path) -> None:
 
     for name in NAMES:
         ledger.mark_uploaded(name, remote_size=1, uploaded_sha256=SHA)
-    _acknowledge(ledger, NAMES, "PROCESSED")
+    acknowledge(ledger, NAMES, "PROCESSED")
     with pytest.raises(AirflowSkipException):
         FlexAckSensor(task_id="wait_for_acks", manifest=str(manifest)).execute({})
 
@@ -83,23 +51,32 @@ def test_poke_interval_and_timeout_come_from_the_flex_config(monkeypatch: pytest
     assert (sensor.poke_interval, sensor.timeout) == (7.0, 99.0)
 
 
-def test_a_file_rejected_as_a_whole_fails_the_check_with_the_merchant_message(ledger, manifest: Path) -> None:
-    from flex_provider.models.batch import Manifest
-    from flex_provider.operators.outbound import check_rejected_files
+def test_the_outbound_sensor_defers_with_what_it_still_waits_for() -> None:
+    from airflow.sdk.exceptions import TaskDeferred
 
-    body = Manifest.model_validate_json(manifest.read_text())
-    for name in NAMES:
-        ledger.mark_uploaded(name, remote_size=1, uploaded_sha256=SHA)
-    _acknowledge(ledger, NAMES[:1], "PROCESSED")
-    assert check_rejected_files(ledger, body) == {"acknowledged": 1, "uploaded": 1}
-    _acknowledge(ledger, NAMES[1:], "REJECTED", "token expired")
-    with pytest.raises(AirflowFailException, match=r"Flex rejected 1 file\(s\) as a whole") as e:
-        check_rejected_files(ledger, body)
-    assert NAMES[1] in str(e.value)
-    assert "token expired" in str(e.value)
-    assert "Re-run this day" in str(e.value)
+    from flex_provider.sensors.outbound import FlexOutboundFileSensor
+    from flex_provider.triggers.outbound import FlexOutboundFileTrigger
+
+    sensor = FlexOutboundFileSensor(task_id="wait", sftp_conn_id="sftp_x", expect=["ack_b.json", "ack_a.json"],
+                                    exclude=[], outbound_dir="out", poke_interval=4, settle_interval=2, timeout=60)  # fmt: skip
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor._defer()
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, FlexOutboundFileTrigger)
+    assert trigger.serialize()[1] == {"sftp_conn_id": "sftp_x", "patterns": ["ack_*.json", "result_*.json"],
+                                      "exclude": [], "expect": ["ack_a.json", "ack_b.json"], "outbound_dir": "out",
+                                      "poke_interval": 4.0, "settle_interval": 2.0, "max_consecutive_failures": 3}  # fmt: skip
+    assert deferred.value.method_name == "execute_complete"
 
 
-def _acknowledge(ledger, names: list[str], status: str, error: str | None = None) -> None:
-    for name in names:
-        ledger.mark_acknowledged(name, status, error)
+def test_a_failed_trigger_event_fails_the_sensor_and_a_host_key_mismatch_says_so() -> None:
+    from airflow.sdk.exceptions import AirflowException
+
+    from flex_provider.exceptions import FlexHostKeyMismatchError
+    from flex_provider.sensors.outbound import FlexOutboundFileSensor
+
+    sensor = FlexOutboundFileSensor(task_id="wait")
+    with pytest.raises(FlexHostKeyMismatchError, match="pinned"):
+        sensor.execute_complete({}, {"status": "error", "error_type": "host_key_mismatch", "message": "not the pinned key"})
+    with pytest.raises(AirflowException, match="Outbound file trigger failed: refused"):
+        sensor.execute_complete({}, {"status": "error", "message": "refused"})
