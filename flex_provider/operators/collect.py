@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from flex_provider.batch import OUTBOUND_PATTERNS
 from flex_provider.operators.outbound import ProcessOutboundOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-#: What the reconcile DAG reads back: acknowledgements and result files.
-DEFAULT_PATTERNS = ("ack_*.json", "result_*.json")
 
 
 class CollectOutboundOperator(ProcessOutboundOperator):
@@ -29,7 +27,7 @@ class CollectOutboundOperator(ProcessOutboundOperator):
     """
 
     def __init__(
-        self, *, patterns: Sequence[str] = DEFAULT_PATTERNS, local_dir: str | None = None, **kwargs: Any
+        self, *, patterns: Sequence[str] = OUTBOUND_PATTERNS, local_dir: str | None = None, **kwargs: Any
     ) -> None:
         super().__init__(files=None, local_dir=local_dir or "", **kwargs)
         self.patterns = list(patterns)
