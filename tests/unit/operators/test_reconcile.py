@@ -55,8 +55,8 @@ def test_recovery_totals_sum_every_day_and_rate_rescues_over_settled(tmp_path: P
             "cancelled_count", "refunded_count"]  # fmt: skip
     with engine.begin() as conn:
         conn.execute(text(f"CREATE TABLE flex_recovery_summary (day TEXT, {', '.join(c + ' INTEGER' for c in cols)})"))
-        conn.execute(text(f"INSERT INTO flex_recovery_summary VALUES ('2026-11-24', 10, 1, 2, 3, 5997, 4, 0, 1), "
-                          f"('2026-11-25', 5, 0, 1, 1, 1999, 2, 1, 0)"))  # fmt: skip
+        conn.execute(text("INSERT INTO flex_recovery_summary VALUES ('2026-11-24', 10, 1, 2, 3, 5997, 4, 0, 1), "
+                          "('2026-11-25', 5, 0, 1, 1, 1999, 2, 1, 0)"))  # fmt: skip
     totals = recovery_totals(engine)
     assert totals == {"declines_sent": 15, "rejected": 1, "pending": 3, "rescued": 4, "rescued_amount_cents": 7996,
                       "expired": 6, "cancelled": 1, "refunded": 1, "recovery_rate": 0.4}  # fmt: skip
