@@ -17,6 +17,7 @@ def test_only_finished_regular_files_matching_a_pattern_are_selected_in_name_ord
             ("ack_dir.json", DIR, 0, 1), ("notes.txt", REG, 1, 1), ("ack_nomode.json", None, None, None)]  # fmt: skip
     assert select_files(rows, ["ack_*.json", "result_*.json"]) == [
         RemoteFile("ack_a.json", 10, 1), RemoteFile("ack_nomode.json", 0, 0), RemoteFile("result_b.json", 20, 2)]  # fmt: skip
+    assert [f.name for f in select_files(rows, ["*"])] == ["ack_a.json", "ack_nomode.json", "notes.txt", "result_b.json"]
     assert RemoteFile("ack_a.json", 10, 1).to_dict() == {"name": "ack_a.json", "size": 10, "mtime": 1}
 
 
