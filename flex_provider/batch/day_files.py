@@ -4,7 +4,7 @@ One business day's batch files against the ledger: what to rebuild, where number
 :func:`write_day_files` is the write step of the daily flow without Airflow: files recorded but never
 uploaded (a crash before the upload) are discarded and rebuilt; files Flex may have seen keep their
 numbers and bytes, and the day's new rows go into files numbered after them; an order the ledger holds
-in any file is rejected as ``duplicate_order`` (a rerun never writes a shipped order again); the day's
+in any file is rejected as ``already_shipped`` (a rerun never writes a shipped order again); the day's
 files Flex rejected as a whole are listed for the ship step to send again. A dry run touches no ledger
 record. :class:`~flex_provider.operators.extract.WriteBatchOperator` calls it; tests call it alike.
 """

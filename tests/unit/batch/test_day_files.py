@@ -69,7 +69,7 @@ def test_a_rerun_never_writes_a_shipped_order_again_and_numbers_after_shipped_fi
     assert _orders(out / new_file) == [source_row(i)["order_id"] for i in (10, 11, 12)]
     with Path(again["rejects_file"]).open(newline="") as fh:
         reasons = {r["order_id"]: r["reason"] for r in csv.DictReader(fh)}
-    assert reasons == {source_row(i)["order_id"]: "duplicate_order" for i in range(10)}
+    assert reasons == {source_row(i)["order_id"]: "already_shipped" for i in range(10)}
 
 
 def test_files_recorded_but_never_uploaded_are_rebuilt_under_their_number(ledger, tmp_path: Path) -> None:
