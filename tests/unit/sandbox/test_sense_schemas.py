@@ -5,7 +5,7 @@ from __future__ import annotations
 from flex_provider.sandbox.schemas import parse
 from flex_provider.sandbox.sense_schemas import SenseCollectRequest, SenseCollectResponse
 
-BODY = {"MID": "m-1", "timezone": "UTC", "timezoneOffset": 0, "screen": {"width": 800, "height": 600},
+BODY = {"mid": "m-1", "timezone": "UTC", "timezoneOffset": 0, "screen": {"width": 800, "height": 600},
         "userAgent": "ua", "timing": {"loadMs": 1, "widgetMs": 1}}
 
 
