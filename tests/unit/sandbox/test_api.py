@@ -26,7 +26,7 @@ def env(tmp_path: Path):
 
 
 def test_v1_needs_a_valid_bearer_token(env) -> None:
-    state, _, client = env
+    _state, _, client = env
     for auth in ("", "Bearer not-a-token"):
         r = client.get("/v1/orders", headers={"Authorization": auth})
         assert r.status_code == 401
@@ -39,7 +39,8 @@ def test_the_token_endpoint_takes_the_app_key_and_secret(env) -> None:
     state, _, client = env
     m = state.merchant
     ok = client.post("/v1/oauth2/token", json={"appkey": m.app_key, "APPSECRET": m.app_secret}, headers={})
-    assert ok.status_code == 200 and ok.json()["accessToken"]
+    assert ok.status_code == 200
+    assert ok.json()["accessToken"]
     wrong = client.post("/v1/oauth2/token", json={"AppKey": m.app_key, "AppSecret": "nope"}, headers={})
     assert wrong.status_code == 400
 

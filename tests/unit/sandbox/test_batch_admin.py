@@ -40,14 +40,15 @@ def test_faults_are_set_checked_and_reset(env) -> None:
     assert (processor.slow_results, processor.refuse_orders) == (0.5, {"sub-1"})
     assert processor.control.cut_session_after_bytes == 100
     refused = client.post("/_sandbox/sftp/faults", json={"pause": True})
-    assert refused.status_code == 422 and "pause" in refused.text
+    assert refused.status_code == 422
+    assert "pause" in refused.text
     client.post("/_sandbox/sftp/faults/reset")
     assert (processor.paused, processor.refuse_orders, processor.control.cut_session_after_bytes) == (
         False, set(), None)
 
 
 def test_process_now_acks_a_complete_file_and_writes_due_results(env) -> None:
-    state, processor, home, client = env
+    state, _processor, home, client = env
     doc = {"fileType": "evaluate", "mid": state.merchant.mid, "authorizationToken": f"Bearer {bearer(state)}",
            "rows": [mit_row(state, "sub-now", seq=1)]}
     (home / "inbound" / "evaluate_now.json").write_text(json.dumps(doc))

@@ -57,11 +57,12 @@ def test_completed_and_expired_orders_are_result_rows_other_events_are_not(env) 
         {"orderId": "sub-2", "orderSessionKey": "flex-2", "status": "EXPIRED", "confirmationId": None,
          "amount": 102, "currency": "USD", "timestampUtc": "2026-03-04T05:06:07Z"},
     ]
-    assert processor.pending_results() == 0 and processor.flush_results() == []
+    assert processor.pending_results() == 0
+    assert processor.flush_results() == []
 
 
 def test_result_files_are_named_by_the_sandbox_clock_and_numbered_per_day(env) -> None:
-    state, processor, outbound = env
+    state, processor, _outbound = env
     now = state.clock.now()
     processor.on_event(event(state, 1))
     processor.on_event(event(state, 2))

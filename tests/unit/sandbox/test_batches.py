@@ -50,7 +50,8 @@ def test_a_good_file_gets_an_ack_per_row_its_orders_and_is_archived(env) -> None
     assert sorted(orders) == ["sub-a", "sub-b"]
     assert orders["sub-a"]["source"] == "sftp"
     assert rows[0]["orderSessionKey"] == orders["sub-a"]["id"]
-    assert not path.exists() and (home / "archive" / path.name).exists()
+    assert not path.exists()
+    assert (home / "archive" / path.name).exists()
 
 
 def test_rows_out_of_sequence_for_another_mid_or_refused_by_the_fault_are_rejected(env) -> None:
@@ -107,4 +108,5 @@ def test_pick_up_skips_part_files_and_waits_until_a_file_stops_changing(env) -> 
     assert processor.process_pending() == ["ack_evaluate_done.json"]  # unchanged since: complete
     processor.paused = True
     (home / "inbound" / "evaluate_later.json").write_bytes(b"{}")
-    assert processor.process_pending() == [] and processor.process_pending() == []
+    assert processor.process_pending() == []
+    assert processor.process_pending() == []

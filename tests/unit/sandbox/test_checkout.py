@@ -70,7 +70,8 @@ def test_a_card_number_is_refused_and_reaches_no_table(env, tmp_path: Path) -> N
     assert len(rows(engine, "SELECT * FROM card_tokens")) == 1
     engine.dispose()
     stored = (tmp_path / "merchant.db").read_bytes()
-    assert b"4000002760003184" not in stored and b"4000 0027 6000 3184" not in stored
+    assert b"4000002760003184" not in stored
+    assert b"4000 0027 6000 3184" not in stored
 
 
 def test_without_a_merchant_db_nothing_is_stored(tmp_path: Path) -> None:
@@ -92,4 +93,5 @@ def test_the_page_carries_the_tokenization_key_never_the_api_secret_and_a_nonce_
     assert state.merchant.tokenization_key in r.text
     assert state.merchant.app_secret not in r.text
     config = json.loads(re.search(r"({\"mid\".*?})\s*[;<]", r.text).group(1))
-    assert config["tokenizeUrl"] == "http://testserver/v1/tokenize" and config["merchantStores"] is True
+    assert config["tokenizeUrl"] == "http://testserver/v1/tokenize"
+    assert config["merchantStores"] is True

@@ -16,7 +16,8 @@ from flex_provider.sandbox import cli
 def test_a_keypair_is_made_once_with_a_private_file_only_its_owner_reads(tmp_path: Path) -> None:
     path = tmp_path / "keys" / "client_ed25519"
     line = cli.ensure_keypair(path)
-    assert line.startswith("ssh-ed25519 ") and len(line.split()) == 2
+    assert line.startswith("ssh-ed25519 ")
+    assert len(line.split()) == 2
     assert os.stat(path).st_mode & 0o777 == 0o600
     assert Path(str(path) + ".pub").read_text().split()[:2] == line.split()
     assert cli.ensure_keypair(path) == line  # reused, not replaced
@@ -37,4 +38,5 @@ def test_the_data_dir_is_prepared_and_a_stale_sandbox_json_removed(tmp_path: Pat
 
 def test_serve_requires_a_data_dir() -> None:
     result = CliRunner().invoke(cli.app, ["serve"])
-    assert result.exit_code != 0 and "--data-dir" in result.output
+    assert result.exit_code != 0
+    assert "--data-dir" in result.output

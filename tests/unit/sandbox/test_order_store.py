@@ -32,10 +32,16 @@ def test_listeners_get_events_after_the_commit_and_none_of_a_rolled_back_change(
     state.add_listener(listener)
     order = state.evaluate(state.merchant.mid, mit_row(state, "sub-1"))[1]["orderSessionKey"]
     row = state.raw_orders()[0]
-    with pytest.raises(RuntimeError), state._txn() as conn:
-        state._emit(conn, {**row, "external_order_id": "sub-1"}, "order.cancelled", "CANCELLED", 0.0)
-        raise RuntimeError("crash before commit")
-    assert heard == [] and state.raw_events() == []
+
+    def crash_before_commit() -> None:
+        with state._txn() as conn:
+            state._emit(conn, {**row, "external_order_id": "sub-1"}, "order.cancelled", "CANCELLED", 0.0)
+            raise RuntimeError("crash before commit")
+
+    with pytest.raises(RuntimeError):
+        crash_before_commit()
+    assert heard == []
+    assert state.raw_events() == []
     state.clock.advance(15 * DAY)
     state.settle_due()
     assert heard == [("order.completed", 1)]
@@ -70,7 +76,8 @@ def test_envelope_and_time_helpers() -> None:
                                              "status": "SUCCESS", "statusCode": None, "errors": [],
                                              "customProperties": {}}
     assert envelope("FAILED", success=False)["result"] == "Failed"
-    assert iso(0) == "1970-01-01T00:00:00Z" and iso(None) is None
+    assert iso(0) == "1970-01-01T00:00:00Z"
+    assert iso(None) is None
     naive = datetime(2026, 1, 1, 12)
     assert to_timestamp(naive) == to_timestamp(naive.replace(tzinfo=timezone.utc))
     assert to_timestamp(naive.replace(tzinfo=timezone(timedelta(hours=1)))) == to_timestamp(naive) - 3600

@@ -11,7 +11,9 @@ BODY = {"mid": "m-1", "timezone": "UTC", "timezoneOffset": 0, "screen": {"width"
 
 def test_the_page_loses_its_query_and_fragment() -> None:
     req, errors = parse(SenseCollectRequest, {**BODY, "page": "https://shop.example/pay?card=1#x"})
-    assert errors is None and req.page == "https://shop.example/pay" and req.mid == "m-1"
+    assert errors is None
+    assert req.page == "https://shop.example/pay"
+    assert req.mid == "m-1"
 
 
 def test_out_of_range_signals_are_refused() -> None:

@@ -38,12 +38,15 @@ def test_a_private_key_file_authorises_its_public_half_and_a_missing_file_nobody
 def test_a_host_key_is_made_once_and_rotation_replaces_it(tmp_path: Path) -> None:
     path = tmp_path / "keys" / "host_ed25519"
     first = public_key_line(path)
-    assert first.startswith("ssh-ed25519 ") and len(first.split()) == 2
-    assert public_key_line(path) == first and ensure_key(path).public_data
+    assert first.startswith("ssh-ed25519 ")
+    assert len(first.split()) == 2
+    assert public_key_line(path) == first
+    assert ensure_key(path).public_data
     assert os.stat(path).st_mode & 0o777 == 0o600
     assert Path(str(path) + ".pub").read_text().split()[:2] == first.split()
     rotated = SFTPServerControl(root=tmp_path, host_key_path=path).rotate_host_key()
-    assert rotated != first and public_key_line(path) == rotated
+    assert rotated != first
+    assert public_key_line(path) == rotated
 
 
 def test_one_control_per_root_tracks_open_writes_and_renames(tmp_path: Path) -> None:
@@ -51,10 +54,12 @@ def test_one_control_per_root_tracks_open_writes_and_renames(tmp_path: Path) -> 
     assert control_for(tmp_path / "sftp" / ".." / "sftp") is ctl
     assert control_for(tmp_path / "other") is not ctl
     path = tmp_path / "sftp" / "merchant" / "inbound" / "evaluate_1.json"
-    assert ctl.is_open_for_write(path) is False and ctl.renamed_inode(path) is None
+    assert ctl.is_open_for_write(path) is False
+    assert ctl.renamed_inode(path) is None
     ctl.open_writes[str(path)] += 1
     ctl.renamed[str(path)] = 42
-    assert ctl.is_open_for_write(path) is True and ctl.renamed_inode(path) == 42
+    assert ctl.is_open_for_write(path) is True
+    assert ctl.renamed_inode(path) == 42
     ctl.forget(path)
     assert ctl.renamed_inode(path) is None
     ctl.cut_session_after_bytes = 10
