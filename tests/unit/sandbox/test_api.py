@@ -90,3 +90,20 @@ def test_a_dropped_answer_is_lost_after_the_order_is_committed_and_a_refusal_is_
     assert lost.status_code == 503
     assert [o["external_order_id"] for o in state.raw_orders()] == ["sub-drop"]
     assert app.state.faults.drop_response_after_commit_next == 0
+
+
+def test_a_page_tokenizes_with_the_tokenization_key_and_a_wrong_key_is_401(env) -> None:
+    state, _, client = env
+    m = state.merchant
+    card = {"payment_method": {"credit_card": {"first_name": "Ann", "last_name": "Lee", "number": "4000002760003184",
+                                               "month": "12", "year": "2030"}}}
+    page = {"Authorization": ""}  # a browser has no bearer token
+    ok = client.post("/v1/tokenize", params={"mid": m.mid.upper(), "environment": m.tokenization_key},
+                     json=card, headers=page)
+    assert ok.status_code == 200, ok.text
+    assert "4000002760003184" not in ok.text
+    wrong = client.post("/v1/tokenize", params={"mid": m.mid, "environment": "guess"}, json=card, headers=page)
+    assert wrong.status_code == 401
+    other_mid = client.post("/v1/tokenize", params={"mid": "other", "environment": m.tokenization_key},
+                            json=card, headers=page)
+    assert other_mid.status_code == 401

@@ -69,6 +69,10 @@ def test_the_api_view_of_an_order(state: SandboxState) -> None:
     assert (done["status"], done["statusName"]) == (COMPLETED, "Completed")
     assert view["orderPlacedDate"] < done["completedDate"] <= iso(state.clock.timestamp())  # when it fell due
     assert done["confirmationId"]
+    cancelled = state.evaluate(state.merchant.mid, mit_row(state, "sub-4"))[1]["orderSessionKey"]
+    state.cancel(state.merchant.mid, cancelled, {})
+    gone = state.get_order(state.merchant.mid, cancelled)[1]
+    assert (gone["statusName"], gone["completedDate"]) == ("Cancelled", None)  # final, but not completed
 
 
 def test_envelope_and_time_helpers() -> None:
