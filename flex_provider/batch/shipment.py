@@ -1,17 +1,21 @@
 """
-What a ship task uploads: the manifest's files not shipped yet, and the day's files Flex rejected whole.
+What a ship task uploads, and what a day's shipment leaves in the ledger.
 
 :func:`plan_shipment` reads the manifest the write step left and the ledger, and returns one
 :class:`~flex_provider.batch.upload.ShipPlan` a file to upload, plus what it skips and why. A file the
 ledger says is uploaded or acknowledged is skipped (a rerun ships nothing twice); a file Flex rejected
 as a whole is sent again byte for byte (the sha256 recorded at its first upload must match); every
-other file is recorded in the ledger, file and rows, just before its upload. No Airflow here: the
-operator (:class:`~flex_provider.operators.ship.ShipBatchOperator`) and tests call it alike.
+other file is recorded in the ledger, file and rows, just before its upload. :func:`record_shipment`
+then appends the day's facts: ``shipped`` events of every file Flex may have received and
+``rejected_local`` events of the writer's rejects. No Airflow here: the operators
+(:class:`~flex_provider.operators.ship.ShipBatchOperator`, ``RecordShipmentOperator``) and tests call
+them alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import csv
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,8 @@ from typing import Any
 from flex_provider.batch.manifest import iter_batch_rows, read_ledger_rows, read_manifest
 from flex_provider.batch.upload import ShipPlan
 from flex_provider.digest import sha256_file
+from flex_provider.ledger.events import rejected_events
+from flex_provider.ledger.schema import SHIPPED_STATES
 from flex_provider.models.batch import Manifest
 
 
@@ -102,3 +108,38 @@ def _recorder(ledger: Any, manifest: Manifest, name: str, path: Path) -> Callabl
         return True
 
     return record
+
+
+def read_rejects(path: Path) -> Iterator[tuple[str, str]]:
+    """(order id, whole reason) of the writer's rejects CSV (columns ``order_id``, ``reason``)."""
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row.get("order_id"):
+                yield row["order_id"], row.get("reason") or ""
+
+
+def record_shipment(manifest_path: str | Path, ledger: Any) -> dict[str, Any]:
+    """
+    Append the facts of the manifest's day to the ledger, once whatever the reruns: ``shipped`` events of
+    every row of the day's files Flex may have received (uploaded or acknowledged: the upload record
+    appended them already, this catches up a crash in between or a ledger older than the events), and
+    ``rejected_local`` events of the rejects CSV beside the manifest, with the writer's whole reason.
+    Transmit files carry no order state: nothing is appended for them.
+    """
+    manifest_path = Path(manifest_path)
+    manifest = read_manifest(manifest_path)
+    day_files = ledger.files_for_day(manifest.mid, manifest.kind, manifest.business_date, states=SHIPPED_STATES)
+    names = sorted({e.name for e in manifest.files} | {f["name"] for f in day_files})
+    shipped = rejected = 0
+    if manifest.kind == "evaluate":
+        shipped = ledger.record_shipped(names)
+        rejects = read_rejects(manifest_path.parent / manifest.rejects_file)
+        rejected = ledger.append_events(rejected_events(manifest.mid, manifest.business_date, rejects))
+    return {
+        "business_date": manifest.business_date.isoformat(),
+        "files": len(names),
+        "shipped_events": shipped,
+        "reject_events": rejected,
+    }

@@ -98,3 +98,23 @@ def test_a_rejected_file_whose_bytes_changed_is_refused(ledger, day) -> None:
 def test_a_file_neither_in_the_manifest_nor_rejected_is_refused(ledger, day) -> None:
     with pytest.raises(ShipmentError, match="neither in"):
         plan_shipment(day["manifest"], ledger, files=["evaluate_nobody_20261124_0099.json"])
+
+
+def test_record_shipment_appends_shipped_and_local_reject_facts_once(ledger, tmp_path: Path) -> None:
+    from flex_provider.batch.shipment import record_shipment
+
+    rows = [source_row(i) for i in range(12)]
+    rows[3] = source_row(3, currency="usd")  # rejected locally: invalid_currency
+    day = write_day_files([rows], ledger=ledger, kind="evaluate", mid=MID, business_date=DAY,
+                          out_dir=tmp_path / "out", rows_per_file=10)
+    for plan in plan_shipment(day["manifest"], ledger).plans:
+        assert plan.record is not None and plan.record()  # noqa: PT018
+        _uploaded(ledger, plan.path)
+    first = record_shipment(day["manifest"], ledger)
+    assert first["files"] == 2 and first["reject_events"] == 1  # noqa: PT018
+    state = ledger.order_state(MID, source_row(3)["order_id"])
+    assert state["status"] == "LOCAL_REJECTED" and state["local_reason"] == "invalid_currency"  # noqa: PT018
+    shipped = ledger.order_state(MID, source_row(11)["order_id"])
+    assert shipped["status"] == "SHIPPED" and shipped["batch_file"] == day["files"][1]  # noqa: PT018
+    again = record_shipment(day["manifest"], ledger)
+    assert again["shipped_events"] == 0 and again["reject_events"] == 0  # noqa: PT018
