@@ -25,7 +25,7 @@ from flex_provider.batch.writer import (
 )
 from flex_provider.idempotency import idempotency_key
 from flex_provider.models.batch import BatchHeader
-from tests.batch.conftest import MID, PAN, PAN_SPACED, chunks, source_row
+from tests.fixtures.batch import MID, PAN, PAN_SPACED, chunks, source_row
 
 DAY = date(2026, 11, 24)
 #: The writer's clock in these tests: the morning after DAY, so DAY's rescue window is open.

@@ -15,7 +15,7 @@ from flex_provider.ledger.projection import project
 from flex_provider.ledger.replay import replay
 from flex_provider.merchant.schema import create_schema, orders
 
-SQL = (Path(__file__).resolve().parents[2] / "dags" / "sql" / "project_orders.sql").read_text()
+SQL = (Path(__file__).resolve().parents[3] / "dags" / "sql" / "project_orders.sql").read_text()
 T0 = datetime(2026, 11, 1, 6, tzinfo=timezone.utc)
 
 
