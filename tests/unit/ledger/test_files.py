@@ -156,3 +156,20 @@ def test_record_file_and_rows_are_idempotent(ledger: FlexLedger, mid: str) -> No
     assert ledger.file_state(name) == "acknowledged"
     with pytest.raises(KeyError):
         ledger.mark_uploaded("nope.json", 1, None)
+
+
+def test_a_rerun_rebuilds_unshipped_files_and_numbers_new_ones_after_the_uploaded(
+    ledger: FlexLedger, mid: str
+) -> None:
+    uploaded, written = f"evaluate_{mid}_20261124_0001.json", f"evaluate_{mid}_20261124_0002.json"
+    ship(ledger, mid, uploaded, 2)
+    ship(ledger, mid, written, 2, start=2, upload=False)  # the run died before this upload
+    ship(ledger, mid, f"evaluate_{mid}_20261125_0007.json", 1, day=DAY + timedelta(days=1), start=9)
+    assert ledger.next_file_number(mid, "evaluate", DAY) == 2  # a written file's number is reused
+    assert ledger.next_file_number(mid, "transmit", DAY) == 1
+    assert ledger.already_shipped(mid, "evaluate", ["o2", "o3"]) == {"o2", "o3"}
+    assert ledger.discard_unshipped_files(mid, "evaluate", DAY) == [written]
+    assert ledger.file_info(written) is None
+    # its orders count as shipped no more (nobody uploaded them); the uploaded file's still do
+    assert ledger.already_shipped(mid, "evaluate", ["o0", "o1", "o2", "o3"]) == {"o0", "o1"}
+    assert ledger.discard_unshipped_files(mid, "evaluate", DAY) == []

@@ -167,3 +167,65 @@ def test_any_delivery_order_gives_the_same_state_and_books(backend: str, tmp_pat
         check()
     finally:
         ledger.engine.dispose()
+
+
+# -- the fold's precedence, one rule at a time (append_events folds in the same transaction) --------
+
+
+def _shipped(mid: str, oid: str = "o1") -> list[OrderEvent]:
+    return [
+        OrderEvent(mid=mid, order_id=oid, kind="shipped", event_key=f"{FILE}:{oid}", status="SHIPPED",
+                   flex_time=T0, business_date=DAY, file_name=FILE, expiry_at=T0 + timedelta(days=21)),
+        OrderEvent(mid=mid, order_id=oid, kind="ack", event_key=f"{FILE}:1:{oid}:SUBMITTED", status="SUBMITTED",
+                   order_session_key=f"osk-{oid}", flex_time=T0 + timedelta(hours=1)),
+    ]  # fmt: skip
+
+
+def _outcome(mid: str, kind: str, status: str, hours: int, key: str, amount: int = 1999) -> OrderEvent:
+    return OrderEvent(mid=mid, order_id="o1", kind=kind, event_key=key, status=status, amount_minor=amount,
+                      currency="USD", confirmation_id="C1" if status == "APPROVED" else None,
+                      flex_time=T0 + timedelta(hours=hours))  # fmt: skip
+
+
+def _refund(mid: str, key: str, amount: int, status: str = "SUCCESS") -> OrderEvent:
+    return OrderEvent(mid=mid, order_id="o1", kind="refund_answered", event_key=key, status=status,
+                      amount_minor=amount, currency="USD", flex_time=T0 + timedelta(days=3))  # fmt: skip
+
+
+def test_final_beats_pending_and_the_later_flex_time_wins(ledger: FlexLedger, mid: str) -> None:
+    ledger.append_events(_shipped(mid))
+    assert ledger.order_state(mid, "o1")["status"] == "SUBMITTED"
+    ledger.append_events([_outcome(mid, "result", "EXPIRED", 30, "r:1")])
+    # a late ack (a replayed file) never reopens a final order
+    ledger.append_events([OrderEvent(mid=mid, order_id="o1", kind="ack", event_key="again", status="SUBMITTED",
+                                     flex_time=T0 + timedelta(days=9))])  # fmt: skip
+    assert ledger.order_state(mid, "o1")["status"] == "EXPIRED"
+    ledger.append_events([_outcome(mid, "webhook", "APPROVED", 40, "w:1")])  # later Flex time: it wins
+    ledger.append_events([_outcome(mid, "result", "EXPIRED", 35, "r:2")])  # arrives last, happened before
+    state = ledger.order_state(mid, "o1")
+    assert (state["status"], state["confirmation_id"], state["amount_minor"]) == ("APPROVED", "C1", 1999)
+    assert state["settled_at"] == T0 + timedelta(hours=40)
+    assert state["sent_at"] == T0  # the shipment stays the first one
+
+
+def test_a_refund_is_counted_once_and_a_full_refund_makes_the_order_refunded(
+    ledger: FlexLedger, mid: str
+) -> None:
+    ledger.append_events([*_shipped(mid), _outcome(mid, "result", "APPROVED", 5, "r:1", amount=1000)])
+    assert ledger.append_events([_refund(mid, "tx-1", 300)]) == 1
+    assert ledger.append_events([_refund(mid, "tx-1", 300)]) == 0  # the same answer again
+    ledger.append_events([_refund(mid, "tx-2", 200, status="FAILED")])  # refused: no money moved
+    state = ledger.order_state(mid, "o1")
+    assert (state["status"], state["refunded_minor"]) == ("APPROVED", 300)
+    ledger.append_events([_refund(mid, "tx-3", 700)])
+    state = ledger.order_state(mid, "o1")
+    assert (state["status"], state["refunded_minor"]) == ("REFUNDED", 1000)
+
+
+def test_an_order_with_only_local_rejects_is_local_rejected(ledger: FlexLedger, mid: str) -> None:
+    ledger.append_events([OrderEvent(mid=mid, order_id="o1", kind="rejected_local", event_key="d:o1:missing:currency",
+                                     detail="missing:currency", business_date=DAY)])  # fmt: skip
+    state = ledger.order_state(mid, "o1")
+    assert (state["status"], state["local_reason"]) == ("LOCAL_REJECTED", "missing:currency")
+    ledger.append_events(_shipped(mid))  # fixed and shipped on a later run
+    assert ledger.order_state(mid, "o1")["status"] == "SUBMITTED"
