@@ -57,3 +57,13 @@ def test_concurrent_first_use_creates_tables_once_on_postgres(pg_url: str) -> No
         conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
     admin.dispose()
     assert errors == []
+
+
+def test_a_watermark_never_moves_backwards(ledger: FlexLedger, mid: str) -> None:
+    name = f"project:{mid}"
+    assert ledger.get_mark(name) == 0
+    ledger.set_mark(name, 7)
+    ledger.set_mark(name, 3)  # a slow, older run finishing last
+    assert ledger.get_mark(name) == 7
+    ledger.set_mark(name, 9)
+    assert ledger.get_mark(name) == 9

@@ -22,9 +22,7 @@ def test_status_never_moves_backwards(ledger: FlexLedger, mid: str) -> None:
     name = f"evaluate_{mid}_20261124_0001.json"
     ship(ledger, mid, name, 6)
     orders = [f"o{i}" for i in range(6)]
-    counts = ledger.apply_ack(
-        ack(mid, name, {o: ("REJECTED" if o == "o5" else "SUBMITTED") for o in orders})
-    )
+    counts = ledger.apply_ack(ack(mid, name, {o: ("REJECTED" if o == "o5" else "SUBMITTED") for o in orders}))
     assert counts["updated"] == 6
     assert ledger.file_state(name) == "acknowledged"
     assert statuses(ledger, mid, orders) == ["SUBMITTED"] * 5 + ["REJECTED"]
