@@ -17,11 +17,9 @@ import pytest
 from flex_provider.batch.writer import (
     CSV_COLUMNS,
     BatchWriter,
-    fill_authorization_token,
     first_line_transform,
     iter_batch_rows,
     read_manifest,
-    render_for_upload,
 )
 from flex_provider.idempotency import idempotency_key
 from flex_provider.models.batch import BatchHeader
@@ -168,15 +166,6 @@ def test_dataframe_dtypes_are_coerced(tmp_path: Path) -> None:
     assert [r["isRecurring"] for r in rows] == [False, True, True]
 
 
-def test_rows_per_file_above_2000_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="rows_per_file"):
-        _writer(tmp_path, rows_per_file=2001)
-    with pytest.raises(ValueError, match="rows_per_file"):
-        _writer(tmp_path, rows_per_file=0)
-    with pytest.raises(ValueError, match="CSV"):
-        _writer(tmp_path, file_format="csv")
-
-
 def test_transmit_csv_is_rfc4180(tmp_path: Path) -> None:
     tricky = 'Apt 1, "Blue" door\nFloor 2'
     rows = [source_row(i, billing_address_line1=tricky if i == 1 else None) for i in range(3)]
@@ -203,18 +192,6 @@ def test_transmit_csv_is_rfc4180(tmp_path: Path) -> None:
         first_line_transform("tok")(parsed and raw.split(b"\r\n")[0].decode())
         == raw.split(b"\r\n")[0].decode()
     )
-
-
-def test_token_goes_into_line_1_only(tmp_path: Path) -> None:
-    summary = _writer(tmp_path).write(chunks(3, 3))
-    path = tmp_path / summary["files"][0]
-    line = render_for_upload(path, "abc.def")
-    assert json.loads(line + "]}")["authorizationToken"] == "Bearer abc.def"
-    assert line == fill_authorization_token(path.read_text().split("\n")[0], "Bearer abc.def")
-    uploaded = line + "\n" + path.read_text().split("\n", 1)[1]
-    assert len(json.loads(uploaded)["rows"]) == 3
-    with pytest.raises(ValueError, match="envelope"):
-        fill_authorization_token('{"a":1}', "x")
 
 
 class _Row(dict):
