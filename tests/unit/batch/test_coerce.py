@@ -103,4 +103,4 @@ def test_every_input_shape_becomes_the_same_columns() -> None:
         assert (amounts.to_list(), bad.to_list()) == ([1, None], [False, False]), type(frame)
     mixed = to_chunk([{"v": 1}, {"v": "2"}])  # hand-made rows of two types stay values
     assert mixed.raw("v") == [1, "2"]
-    assert is_null(" ") and is_null(float("nan")) and not is_null(0)
+    assert [is_null(v) for v in (" ", float("nan"), None, 0, "0")] == [True, True, True, False, False]

@@ -45,7 +45,7 @@ def test_manifest_round_trip_names_every_file_and_row(tmp_path: Path) -> None:
     for entry in manifest.files:
         assert entry.sha256 == sha256_file(tmp_path / entry.name)
     assert (manifest.kind, manifest.mid, manifest.business_date) == ("evaluate", MID, DAY)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="validation error"):
         read_manifest(_broken(tmp_path / "manifest_x.json"))
 
 

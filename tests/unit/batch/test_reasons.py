@@ -16,7 +16,7 @@ DOC = (Path(__file__).resolve().parents[3] / "docs" / "batch-files.md").read_tex
 
 def test_the_reasons_are_the_documented_table() -> None:
     section = DOC.split("| reason | the business problem |", 1)[1].split("\n\n", 1)[0]
-    table = re.findall(r"^\| `([^`]+)`(?: / `([^`]+)`)? \|", section, flags=re.M)
+    table = re.findall(r"^\| `([^`]+)`(?: / `([^`]+)`)? \|", section, flags=re.MULTILINE)
     documented = [r for pair in table for r in pair if r]
     assert documented == list(REASONS)
 
