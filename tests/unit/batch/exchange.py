@@ -25,12 +25,21 @@ class FolderUploader:
     def __init__(self, exchange: FolderExchange, transform: Callable[[str], str]) -> None:
         self.exchange = exchange
         self.transform = transform
-        self._done: queue.Queue[UploadResult] = queue.Queue()
+        self._done: queue.Queue[UploadResult | Exception] = queue.Queue()
         self._submitted = self._finished = 0
 
     def submit(self, local: str | Path) -> None:
         self._submitted += 1
-        self._done.put(self.exchange.send(Path(local), self.transform))
+        try:
+            self._done.put(self.exchange.send(Path(local), self.transform))
+        except Exception as exc:  # noqa: BLE001 - raised to the collector, as the real uploader does
+            self._done.put(exc)
+
+    def _take(self, item: UploadResult | Exception) -> UploadResult:
+        self._finished += 1
+        if isinstance(item, Exception):
+            raise item
+        return item
 
     def finished(self) -> Iterator[UploadResult]:
         while True:
@@ -38,8 +47,7 @@ class FolderUploader:
                 item = self._done.get_nowait()
             except queue.Empty:
                 return
-            self._finished += 1
-            yield item
+            yield self._take(item)
 
     def wait_all(self) -> Iterator[UploadResult]:
         yield from self.finished()
@@ -49,8 +57,7 @@ class FolderUploader:
             first = self._done.get(timeout=timeout)
         except queue.Empty:
             return []
-        self._finished += 1
-        return [first, *self.finished()]
+        return [self._take(first), *self.finished()]
 
     @property
     def pending(self) -> int:
