@@ -6,7 +6,7 @@ or the file itself), and line 1 with the bearer token, which goes nowhere else.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -20,23 +20,13 @@ from flex_provider.batch.manifest import (
     render_for_upload,
     write_atomic,
 )
-from flex_provider.batch.writer import BatchWriter
 from flex_provider.digest import sha256_file
-from tests.fixtures.batch import MID, chunks, source_row
-
-DAY = date(2026, 11, 24)
-WRITER_NOW = datetime(2026, 11, 25, 6, tzinfo=timezone.utc)
-
-
-def _writer(out: Path, **kw) -> BatchWriter:
-    kw.setdefault("kind", "evaluate")
-    kw.setdefault("now", lambda: WRITER_NOW)
-    return BatchWriter(mid=MID, business_date=DAY, out_dir=out, **kw)
+from tests.fixtures.batch import DAY, MID, chunks, make_writer, source_row
 
 
 def test_manifest_round_trip_names_every_file_and_row(tmp_path: Path) -> None:
     rows = [source_row(i) for i in range(5)] + [source_row(9, currency="usd")]
-    summary = _writer(tmp_path, rows_per_file=2).write([rows])
+    summary = make_writer(tmp_path, rows_per_file=2).write([rows])
     manifest = read_manifest(summary["manifest"])
     assert [f.name for f in manifest.files] == [f"evaluate_{MID}_20261124_{n:04d}.json" for n in (1, 2, 3)]
     assert [f.rows for f in manifest.files] == [2, 2, 1]
@@ -57,7 +47,7 @@ def _broken(path: Path) -> Path:
 def test_ledger_rows_come_from_the_sidecar_only_when_it_is_this_files(tmp_path: Path) -> None:
     expiry = "2026-12-01T00:00:00+02:00"
     rows = [source_row(0), source_row(1, expiry_date_utc=expiry), source_row(2)]
-    summary = _writer(tmp_path, default_expiry=datetime(2026, 12, 15, tzinfo=timezone.utc)).write([rows])
+    summary = make_writer(tmp_path, default_expiry=datetime(2026, 12, 15, tzinfo=timezone.utc)).write([rows])
     path = tmp_path / summary["files"][0]
     from_file = list(iter_batch_rows(path))
     assert [r["order_id"] for r in from_file] == ["sub-0-2026-11", "sub-1-2026-11", "sub-2-2026-11"]
@@ -76,7 +66,7 @@ def test_ledger_rows_come_from_the_sidecar_only_when_it_is_this_files(tmp_path: 
 
 
 def test_token_goes_into_line_1_only(tmp_path: Path) -> None:
-    summary = _writer(tmp_path).write(chunks(3, 3))
+    summary = make_writer(tmp_path).write(chunks(3, 3))
     path = tmp_path / summary["files"][0]
     assert json.loads(path.read_text().split("\n")[0] + "]}")["authorizationToken"] == ""  # none on disk
     line = render_for_upload(path, "abc.def")

@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import csv
-from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from flex_provider.batch.manifest import iter_batch_rows
-from flex_provider.batch.writer import BatchWriter
-from tests.fixtures.batch import MID, source_row
-
-DAY = date(2026, 11, 24)
-WRITER_NOW = datetime(2026, 11, 25, 6, tzinfo=timezone.utc)
-
-
-def _writer(out: Path, **kw) -> BatchWriter:
-    kw.setdefault("kind", "evaluate")
-    kw.setdefault("now", lambda: WRITER_NOW)
-    return BatchWriter(mid=MID, business_date=DAY, out_dir=out, **kw)
+from tests.fixtures.batch import MID, make_writer, source_row
 
 
 def _rejects(out: Path) -> list[tuple[str, str, str]]:
@@ -29,11 +18,11 @@ def _rejects(out: Path) -> list[tuple[str, str, str]]:
 
 def test_rows_per_file_above_2000_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="rows_per_file"):
-        _writer(tmp_path, rows_per_file=2001)
+        make_writer(tmp_path, rows_per_file=2001)
     with pytest.raises(ValueError, match="rows_per_file"):
-        _writer(tmp_path, rows_per_file=0)
+        make_writer(tmp_path, rows_per_file=0)
     with pytest.raises(ValueError, match="CSV"):
-        _writer(tmp_path, file_format="csv")
+        make_writer(tmp_path, file_format="csv")
 
 
 def test_an_order_is_written_once_a_run_and_never_again_after_the_ledger_shipped_it(tmp_path: Path) -> None:
@@ -48,7 +37,7 @@ def test_an_order_is_written_once_a_run_and_never_again_after_the_ledger_shipped
         [source_row(0), bad_first, source_row(1), source_row(0)],
         [source_row(1), source_row(3), source_row(2), source_row(2)],
     ]
-    summary = _writer(tmp_path, already_shipped=shipped).write(chunks)
+    summary = make_writer(tmp_path, already_shipped=shipped).write(chunks)
     written = [r["order_id"] for name in summary["files"] for r in iter_batch_rows(tmp_path / name)]
     assert written == ["sub-0-2026-11", "sub-1-2026-11", "sub-2-2026-11"]
     assert _rejects(tmp_path) == [

@@ -1,11 +1,19 @@
-"""Facts the ledger unit tests build on: a shipped evaluate file and Flex's ack of it."""
+"""Facts the ledger unit tests build on: a shipped evaluate file, Flex's ack of it, the merchant's books."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, insert
 
 from flex_provider.ledger import FlexLedger
+from flex_provider.merchant.schema import create_schema, orders
 from flex_provider.models.batch import AckFile
+
+#: The projection script the DAGs run.
+PROJECT_SQL = (Path(__file__).resolve().parents[3] / "dags" / "sql" / "project_orders.sql").read_text()
 
 DAY = date(2026, 11, 24)
 NOW = datetime(2026, 11, 24, 8, tzinfo=timezone.utc)
@@ -71,3 +79,14 @@ def statuses(ledger: FlexLedger, mid: str, orders: list[str]) -> list[str]:
     """The ledger's status of each order, in the order given."""
     rows = ledger.rows_for_orders(mid, "evaluate", orders)
     return [rows[o]["status"] for o in orders]
+
+
+def merchant_db(path: Path, ids: list[str]) -> Any:
+    """A merchant DB (SQLite file) whose orders ``ids`` are declines of 19.99 USD not yet handed to Flex."""
+    engine = create_engine(f"sqlite:///{path}")
+    create_schema(engine)
+    with engine.begin() as conn:
+        for oid in ids:
+            conn.execute(insert(orders).values(order_id=oid, attempted_at="2026-11-01T05:00:00Z",
+                                               amount_cents=1999, currency="USD", status="DECLINED"))  # fmt: skip
+    return engine

@@ -6,26 +6,16 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, insert, select
+from sqlalchemy import select
 
 from flex_provider.ledger import FlexLedger, OrderEvent
 from flex_provider.ledger.projection import mark_name, project
-from flex_provider.merchant.schema import create_schema, orders
+from flex_provider.merchant.schema import orders
+from tests.unit.ledger.facts import PROJECT_SQL, merchant_db
 
-SQL = (Path(__file__).resolve().parents[3] / "dags" / "sql" / "project_orders.sql").read_text()
 DAY = date(2026, 11, 24)
 T0 = datetime(2026, 11, 24, 6, tzinfo=timezone.utc)
 FILE = "evaluate_m_20261124_0001.json"
-
-
-def _merchant(path: Path, ids: list[str]) -> Any:
-    engine = create_engine(f"sqlite:///{path}")
-    create_schema(engine)
-    with engine.begin() as conn:
-        for oid in ids:
-            conn.execute(insert(orders).values(order_id=oid, attempted_at="2026-11-24T05:00:00Z",
-                                               amount_cents=1999, currency="USD", status="DECLINED"))  # fmt: skip
-    return engine
 
 
 def _books(engine: Any) -> dict[str, tuple[Any, ...]]:
@@ -59,9 +49,9 @@ def _facts(mid: str, oid: str, *, approved: bool, refund: int = 0) -> list[Order
 def test_projection_writes_the_books_once_and_a_rerun_changes_nothing(
     ledger: FlexLedger, mid: str, tmp_path: Path
 ) -> None:
-    merchant = _merchant(tmp_path / "m.db", ["a", "b", "c"])
+    merchant = merchant_db(tmp_path / "m.db", ["a", "b", "c"])
     ledger.append_events(_facts(mid, "a", approved=True, refund=500) + _facts(mid, "b", approved=False))
-    first = project(ledger, merchant, SQL, mid=mid)
+    first = project(ledger, merchant, PROJECT_SQL, mid=mid)
     assert (first["staged"], first["updated"]) == (2, 2)
     books = _books(merchant)
     assert books == {
@@ -69,15 +59,15 @@ def test_projection_writes_the_books_once_and_a_rerun_changes_nothing(
         "b": ("PENDING_FLEX", "SUBMITTED", None, 0),
         "c": ("DECLINED", None, None, 0),  # never shipped: untouched
     }
-    again = project(ledger, merchant, SQL, mid=mid)  # nothing new above the watermark
+    again = project(ledger, merchant, PROJECT_SQL, mid=mid)  # nothing new above the watermark
     assert (again["staged"], again["updated"]) == (0, 0)
-    full = project(ledger, merchant, SQL, mid=mid, full=True)  # every state again: rows already agree
+    full = project(ledger, merchant, PROJECT_SQL, mid=mid, full=True)  # every state again: rows already agree
     assert (full["staged"], full["updated"]) == (2, 0)
     assert _books(merchant) == books
 
     # a new fact moves only its order; the watermark is the highest state seq projected
     ledger.append_events(_facts(mid, "b", approved=True))
-    later = project(ledger, merchant, SQL, mid=mid)
+    later = project(ledger, merchant, PROJECT_SQL, mid=mid)
     assert (later["staged"], later["updated"]) == (1, 1)
     assert _books(merchant)["b"] == ("PAID", "APPROVED", "C-b", 0)
     assert ledger.get_mark(mark_name(mid)) == later["watermark"] > first["watermark"]
@@ -85,11 +75,11 @@ def test_projection_writes_the_books_once_and_a_rerun_changes_nothing(
 
 
 def test_projecting_chosen_orders_leaves_the_watermark(ledger: FlexLedger, mid: str, tmp_path: Path) -> None:
-    merchant = _merchant(tmp_path / "m.db", ["a", "b"])
+    merchant = merchant_db(tmp_path / "m.db", ["a", "b"])
     ledger.append_events(_facts(mid, "a", approved=True) + _facts(mid, "b", approved=True))
-    some = project(ledger, merchant, SQL, mid=mid, order_ids=["a"])
+    some = project(ledger, merchant, PROJECT_SQL, mid=mid, order_ids=["a"])
     assert (some["staged"], some["updated"], ledger.get_mark(mark_name(mid))) == (1, 1, 0)
     assert _books(merchant)["b"][0] == "DECLINED"
-    rest = project(ledger, merchant, SQL, mid=mid)  # the watermark did not move: both are staged
+    rest = project(ledger, merchant, PROJECT_SQL, mid=mid)  # the watermark did not move: both are staged
     assert (rest["staged"], rest["updated"]) == (2, 1)
     merchant.dispose()
