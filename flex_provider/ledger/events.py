@@ -262,7 +262,7 @@ def result_event_table(mid: str, block: Any, file_name: str, first_index: int) -
     """
     A block of result rows (``flex_provider.batch.result_columns``) as ``result`` events, column-wise:
     the columns :data:`RESULT_EVENT_COLUMNS`, the same values :func:`result_tuple` gives row by row
-    (``tests/batch/test_result_columns.py`` compares them).
+    (``tests/unit/batch/test_result_columns.py`` compares them).
     """
     import pyarrow as pa
     import pyarrow.compute as pc

@@ -5,7 +5,7 @@ files' row records, then the fold, inside the caller's transaction.
 The events are the ones :func:`flex_provider.ledger.events.shipped_events` builds row by row (same key
 ``<file>:<sequence number>``, ``flex_time`` = when the upload was recorded, the row's idempotency key as
 ``detail``, its expiry, the same ``sort_key``), without a round trip of every row through Python; the
-test ``tests/batch/test_ledger_batch.py`` holds the two equal. The append follows the order book's
+test ``tests/unit/ledger/test_files.py`` holds the two equal. The append follows the order book's
 protocol (``flex_provider.ledger.orders``): the append lock row first, then the events above the
 highest id before, folded.
 """

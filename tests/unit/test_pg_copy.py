@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, text
 
 from flex_provider.pg_copy import copy_chunks, copy_rows, copy_text
 
-ODD = ["plain", "tab\there", "new\nline", "back\\slash", "cr\rhere", "quote\"s, comma", "", None, "ünï"]
+ODD = ["plain", "tab\there", "new\nline", "back\\slash", "back\\slash \\N", "cr\rhere", "quote\"s, comma", "", None, "ünï"]
 DRIVERS = ("psycopg2", "psycopg")
 
 

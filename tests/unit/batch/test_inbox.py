@@ -11,7 +11,7 @@ import pytest
 from flex_provider.batch.inbox import collect_outbound
 from flex_provider.hooks.sftp import FlexSftpHook
 from flex_provider.ledger import FlexLedger
-from tests.batch.conftest import MID
+from tests.fixtures.batch import MID
 
 GOOD = f"result_{MID}_20261130081200_0001.json"
 BAD = f"result_{MID}_20261130081200_0002.json"

@@ -12,7 +12,7 @@ from flex_provider.batch.shipment import ShipmentError, plan_shipment
 from flex_provider.digest import sha256_file
 from flex_provider.ledger import FlexLedger
 from flex_provider.models.batch import AckFile
-from tests.batch.conftest import MID, source_row
+from tests.fixtures.batch import MID, source_row
 
 DAY = date(2026, 11, 24)
 
