@@ -19,6 +19,7 @@ import polars as pl
 import pyarrow as pa
 
 from flex_provider.batch.columns import INT_TEXT, PY_WHITESPACE, ZERO_PADDED
+from flex_provider.utc import parse_utc, to_utc
 
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0"})
@@ -40,6 +41,10 @@ class Chunk:
 
     def raw(self, name: str) -> pl.Series | list[Any]:
         return self.columns[name]
+
+
+#: :func:`flex_provider.utc.to_utc` under the name ``writer.py`` imports it by (one helper, not a copy).
+as_utc = to_utc
 
 
 class CoercionError(ValueError):
@@ -71,10 +76,6 @@ def is_null(value: Any) -> bool:
     if isinstance(value, str):
         return not value.strip()
     return type(value).__name__ in {"NAType", "NaTType"}
-
-
-def as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 def coerce_value(value: Any, kind: str, column: str = "") -> Any:
@@ -124,14 +125,14 @@ def coerce_value(value: Any, kind: str, column: str = "") -> Any:
         raise CoercionError("expected a boolean")
     if kind == "datetime":
         if isinstance(value, datetime):
-            return as_utc(value)
+            return to_utc(value)
         if isinstance(value, date):
             return datetime.combine(value, time(), tzinfo=timezone.utc)
         if isinstance(value, str):
-            try:
-                return as_utc(datetime.fromisoformat(value.strip().replace("Z", "+00:00")))
-            except ValueError:
-                raise CoercionError("expected an ISO 8601 date-time") from None
+            parsed = parse_utc(value)
+            if parsed is None:
+                raise CoercionError("expected an ISO 8601 date-time")
+            return parsed
         raise CoercionError("expected a date-time")
     raise AssertionError(kind)  # pragma: no cover
 

@@ -8,30 +8,23 @@ come from its sidecar (checked against the file's sha256) or, failing that, from
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from flex_provider.digest import sha256_file
 from flex_provider.models.batch import Manifest
+from flex_provider.utc import to_utc
 
 ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def _utc(text: str) -> datetime:
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+    """ISO text the writer wrote (``Z`` or an offset) as aware UTC; raises on anything else."""
+    return to_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
 
 
 def write_atomic(path: Path, data: bytes, *, sync: bool = True) -> None:

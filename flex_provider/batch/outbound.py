@@ -13,7 +13,6 @@ changes nothing.
 from __future__ import annotations
 
 import collections
-import hashlib
 import json
 import logging
 import os
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
+from flex_provider.digest import sha256_file
 from flex_provider.models.batch import AckFile, AckHeader, AckRow, ResultHeader, ResultRow
 from flex_provider.pci import mask_pans
 
@@ -180,15 +180,6 @@ def validate_result_file(path: str | os.PathLike[str]) -> ResultHeader:
     header, rows = iter_result_file(path)
     collections.deque(rows, maxlen=0)  # validate every row, keep none (flat memory)
     return header
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file, streamed."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def quarantine(path: str | os.PathLike[str], quarantine_dir: str | os.PathLike[str], reason: str) -> Path:

@@ -8,7 +8,7 @@ read by ``pyarrow.json`` with that schema and checked (required values present, 
 model's values, times in the canonical ISO form with a UTC zone). Anything else (a value of another type
 that pydantic's lax mode might still accept, a snake_case key, an odd layout line) sends that block
 through the model row by row instead, with the same errors as :func:`~flex_provider.batch.outbound.
-iter_result_file`. ``tests/batch/test_result_columns.py`` proves both paths give equal values.
+iter_result_file`. ``tests/unit/batch/test_result_columns.py`` proves both paths give equal values.
 """
 
 from __future__ import annotations

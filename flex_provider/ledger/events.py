@@ -35,10 +35,13 @@ carried ``kind:event_key`` after the status; they compare the same on the first 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from flex_provider.ledger.schema import EVENT_COLUMNS
+from flex_provider.utc import to_utc
 
 KINDS = (
     "shipped",
@@ -123,11 +126,11 @@ class OrderEvent(BaseModel):
             self.confirmation_id,
             self.amount_minor,
             self.currency,
-            _aware(self.flex_time),
+            to_utc(self.flex_time),
             self.detail,
             self.business_date,
             self.file_name,
-            _aware(self.expiry_at),
+            to_utc(self.expiry_at),
             self.sort_key(),
         )
 
@@ -148,15 +151,9 @@ def sort_key_for(kind: str, status: str | None, flex_time: datetime | None, even
     return f"{rank}{prio}{when}{tie}{status:<{STATUS_WIDTH}}"
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-
-
 def _time_text(value: datetime) -> str:
     """Fixed-width UTC text (26 chars) whose order is time order."""
-    return _aware(value).strftime("%Y-%m-%dT%H:%M:%S.%f")  # type: ignore[union-attr]
+    return to_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%f")  # type: ignore[union-attr]
 
 
 # -- builders: one per source of facts -------------------------------------------------------------
@@ -217,7 +214,7 @@ def ack_events(ack: Any) -> Iterator[OrderEvent]:
 
 def result_tuple(mid: str, row: Any, key: str) -> tuple[Any, ...]:
     """``result_event(mid, row, key).row()`` without building the model (a million rows per file)."""
-    when = _aware(row.timestamp_utc)
+    when = to_utc(row.timestamp_utc)
     return (
         mid,
         row.order_id,
@@ -265,7 +262,7 @@ def result_event_table(mid: str, block: Any, file_name: str, first_index: int) -
     """
     A block of result rows (``flex_provider.batch.result_columns``) as ``result`` events, column-wise:
     the columns :data:`RESULT_EVENT_COLUMNS`, the same values :func:`result_tuple` gives row by row
-    (``tests/batch/test_result_columns.py`` compares them).
+    (``tests/unit/batch/test_result_columns.py`` compares them).
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -302,16 +299,6 @@ def result_event_table(mid: str, block: Any, file_name: str, first_index: int) -
 
 
 #: The event columns a result row fills (the others stay NULL).
-RESULT_EVENT_COLUMNS = (
-    "mid",
-    "order_id",
-    "kind",
-    "event_key",
-    "status",
-    "order_session_key",
-    "confirmation_id",
-    "amount_minor",
-    "currency",
-    "flex_time",
-    "sort_key",
+RESULT_EVENT_COLUMNS = tuple(
+    c for c in EVENT_COLUMNS if c not in ("detail", "business_date", "file_name", "expiry_at")
 )

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, MetaData, Table, func, select, text, update
+from sqlalchemy import Column, MetaData, Table, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -33,13 +33,12 @@ from flex_provider.ledger.schema import (
     batch_files,
     batch_rows,
     batches,
-    copy_rows,
-    ledger_marks,
     now,
     order_events,
     utc,
 )
-from flex_provider.ledger.state import fold
+from flex_provider.ledger.state import begin_append, fold
+from flex_provider.pg_copy import copy_chunks, copy_rows
 
 _staging_md = MetaData()
 staging_events = Table(
@@ -77,13 +76,7 @@ class OrderBook(FileRegistry):
         Stage rows (``EVENT_COLUMNS`` order; or ``stage(conn)`` fills ``flex_tmp_events`` and returns its
         count), insert the new ones, fold; inside ``conn``'s transaction.
         """
-        conn.execute(
-            update(ledger_marks).where(ledger_marks.c.name == "append").values(value=ledger_marks.c.value + 1)
-        )
-        before = int(conn.execute(select(func.coalesce(func.max(order_events.c.id), 0))).scalar_one())
-        if conn.dialect.name == "postgresql":
-            # Big appends (a result file of a million rows) hash and sort in memory instead of spilling.
-            conn.execute(text("SET LOCAL work_mem = '128MB'"))
+        before = begin_append(conn)
         staging_events.create(conn, checkfirst=True)
         conn.execute(staging_events.delete())
         try:
@@ -246,13 +239,13 @@ class OrderBook(FileRegistry):
                 received[0] += block.num_rows
 
         def stage(conn: Connection) -> int:
-            staged = copy_csv(conn, staging_events.name, RESULT_EVENT_COLUMNS, tables())
-            if staged is None:
-                staged = 0
-                for table in tables():
-                    if table.num_rows:
-                        conn.execute(staging_events.insert(), table.to_pylist())
-                    staged += table.num_rows
+            if copy_chunks(conn, staging_events.name, RESULT_EVENT_COLUMNS, _csv_chunks(tables())):
+                return received[0]
+            staged = 0
+            for table in tables():
+                if table.num_rows:
+                    conn.execute(staging_events.insert(), table.to_pylist())
+                staged += table.num_rows
             return staged
 
         with self._begin() as conn:
@@ -305,72 +298,13 @@ def _insert_new_events(conn: Connection) -> int:
     return int(conn.execute(text(on_conflict), params).rowcount)
 
 
-def copy_csv(conn: Connection, table: str, columns: Sequence[str], tables: Iterable[Any]) -> int | None:
-    """
-    COPY Arrow tables (``columns``) into ``table`` as CSV, a table at a time, on PostgreSQL; returns the
-    row count, None (nothing consumed) without COPY. psycopg 3 writes each chunk; psycopg2 reads them
-    from a file-like object, so neither holds more than one chunk.
-    """
-    if conn.dialect.name != "postgresql":
-        return None
-    raw = conn.connection.dbapi_connection
-    if raw is None:
-        return None
+def _csv_chunks(tables: Iterable[Any]) -> Iterator[bytes]:
+    """Arrow tables (``RESULT_EVENT_COLUMNS``) as CSV chunks for COPY, a table at a time."""
     import pyarrow.csv as pcsv
 
     options = pcsv.WriteOptions(include_header=False, quoting_style="needed")
-    total = [0]
-
-    def chunks() -> Iterator[bytes]:
-        for t in tables:
-            total[0] += t.num_rows
-            if t.num_rows:
-                out = io.BytesIO()
-                pcsv.write_csv(t.select(list(columns)), out, write_options=options)
-                yield out.getvalue()
-
-    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)"
-    cur = raw.cursor()
-    try:
-        if hasattr(cur, "copy"):  # psycopg 3
-            with cur.copy(sql) as copy:
-                for chunk in chunks():
-                    copy.write(chunk)
-            return total[0]
-        if hasattr(cur, "copy_expert"):  # psycopg2
-            reader = _ChunkReader(chunks())
-            try:
-                cur.copy_expert(sql, reader)
-            except Exception:
-                if reader.error is not None:  # the rows' own error (a malformed row), not psycopg2's wrap
-                    raise reader.error from None
-                raise
-            return total[0]
-    finally:
-        cur.close()
-    return None
-
-
-class _ChunkReader(io.RawIOBase):
-    """A read-only file over an iterator of byte chunks (what psycopg2's ``copy_expert`` reads)."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks, self._rest, self._at = chunks, memoryview(b""), 0
-        self.error: BaseException | None = None
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int | None = -1) -> bytes:
-        while self._at >= len(self._rest):
-            try:
-                self._rest, self._at = memoryview(next(self._chunks)), 0
-            except StopIteration:
-                return b""
-            except Exception as exc:
-                self.error = exc
-                raise
-        end = len(self._rest) if size is None or size < 0 else self._at + size
-        out = self._rest[self._at : end].tobytes()
-        self._at += len(out)
-        return out
+    for table in tables:
+        if table.num_rows:
+            out = io.BytesIO()
+            pcsv.write_csv(table.select(list(RESULT_EVENT_COLUMNS)), out, write_options=options)
+            yield out.getvalue()

@@ -10,7 +10,6 @@ PostgreSQL that frame goes in as one CSV ``COPY`` into a session temp table, the
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -39,12 +38,12 @@ from flex_provider.ledger.schema import (
     batch_files,
     batch_rows,
     batches,
-    copy_rows,
     utc,
 )
 from flex_provider.ledger.schema import (
     now as utcnow,
 )
+from flex_provider.pg_copy import copy_chunks, copy_rows
 
 if TYPE_CHECKING:
     import polars as pl
@@ -93,33 +92,6 @@ def row_dict(row: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("expiry_date_utc", "result_at", "created_at", "updated_at"):
         out[key] = utc(out.get(key))
     return out
-
-
-def copy_csv(conn: Connection, table: str, columns: Iterable[str], data: bytes) -> bool:
-    """
-    ``COPY table (columns) FROM STDIN (FORMAT csv)`` of ``data`` (no header; an empty field is NULL).
-
-    False (nothing done) when the connection is not PostgreSQL through psycopg 3 or psycopg2.
-    """
-    if conn.dialect.name != "postgresql":
-        return False
-    raw = conn.connection.dbapi_connection
-    if raw is None:
-        return False
-    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv)"
-    cur = raw.cursor()
-    try:
-        if hasattr(cur, "copy"):  # psycopg 3
-            with cur.copy(sql) as copy:
-                for start in range(0, len(data), 1 << 20):
-                    copy.write(data[start : start + (1 << 20)])
-            return True
-        if hasattr(cur, "copy_expert"):  # psycopg2
-            cur.copy_expert(sql, io.BytesIO(data))
-            return True
-    finally:
-        cur.close()
-    return False
 
 
 class RowRecords(OutboundRegistry):
@@ -229,9 +201,7 @@ class RowRecords(OutboundRegistry):
         frame = frame.select(FRAME_COLUMNS)
         with self._staging(conn, st):
             data = frame.write_csv(include_header=False, null_value="").encode("utf-8")
-            if not copy_csv(
-                conn, st.name, FRAME_COLUMNS, data
-            ):  # SQLite: plain inserts (the ledger of a test or a small deployment)
+            if not copy_chunks(conn, st.name, FRAME_COLUMNS, [data]):  # SQLite: plain inserts (the ledger of a test or a small deployment)
                 for part in frame.iter_slices(BATCH_SIZE):
                     conn.execute(
                         st.insert(),

@@ -15,11 +15,9 @@ Tables (SQLAlchemy Core, PostgreSQL and SQLite, created on first use):
 
 from __future__ import annotations
 
-import io
 import re
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import date, datetime
-from typing import Any, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -34,7 +32,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.engine import Connection
 
 from flex_provider.sql_types import ID as _ID
 from flex_provider.utc import to_utc, utc_now
@@ -213,54 +210,3 @@ def file_number(name: str) -> int | None:
 
 class LedgerConflictError(ValueError):
     """A file name is recorded with other content than the file now being recorded."""
-
-
-def _copy_text(value: Any) -> str:
-    """One value in PostgreSQL COPY text format."""
-    if value is None:
-        return "\\N"
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    text = str(value)
-    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
-        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-    return text
-
-
-def copy_rows(
-    conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
-) -> int | None:
-    """
-    COPY ``rows`` into ``table`` on PostgreSQL through the connection's driver; returns the row count.
-
-    psycopg 3 (``postgresql+psycopg``, the engine of an Airflow ``postgres`` connection) streams rows with
-    ``cursor.copy``; psycopg2 gets one COPY text buffer through ``copy_expert``. None when the dialect
-    or driver has no COPY (SQLite): nothing was consumed then, use ``executemany``.
-    """
-    if conn.dialect.name != "postgresql":
-        return None
-    raw = conn.connection.dbapi_connection
-    if raw is None:
-        return None
-    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-    total = 0
-    cur = raw.cursor()
-    try:
-        if hasattr(cur, "copy"):  # psycopg 3
-            with cur.copy(sql) as copy:
-                for row in rows:
-                    copy.write_row(row)
-                    total += 1
-            return total
-        if hasattr(cur, "copy_expert"):  # psycopg2
-            buf = io.StringIO()
-            for row in rows:
-                buf.write("\t".join(_copy_text(v) for v in row))
-                buf.write("\n")
-                total += 1
-            buf.seek(0)
-            cur.copy_expert(sql, buf)
-            return total
-    finally:
-        cur.close()
-    return None

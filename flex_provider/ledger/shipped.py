@@ -5,7 +5,7 @@ files' row records, then the fold, inside the caller's transaction.
 The events are the ones :func:`flex_provider.ledger.events.shipped_events` builds row by row (same key
 ``<file>:<sequence number>``, ``flex_time`` = when the upload was recorded, the row's idempotency key as
 ``detail``, its expiry, the same ``sort_key``), without a round trip of every row through Python; the
-test ``tests/batch/test_ledger_batch.py`` holds the two equal. The append follows the order book's
+test ``tests/unit/ledger/test_files.py`` holds the two equal. The append follows the order book's
 protocol (``flex_provider.ledger.orders``): the append lock row first, then the events above the
 highest id before, folded.
 """
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, String, cast, func, literal, select, text, true, update
+from sqlalchemy import DateTime, Integer, String, cast, func, literal, select, true
 from sqlalchemy.engine import Connection
 
 from flex_provider.ledger.events import sort_key_for
@@ -26,11 +26,10 @@ from flex_provider.ledger.schema import (
     batch_files,
     batch_rows,
     batches,
-    ledger_marks,
     now,
     order_events,
 )
-from flex_provider.ledger.state import fold
+from flex_provider.ledger.state import begin_append, fold
 
 
 def append_shipped(conn: Connection, insert: object, names: Sequence[str], sent_at: datetime) -> int:
@@ -43,12 +42,7 @@ def append_shipped(conn: Connection, insert: object, names: Sequence[str], sent_
     names = list(dict.fromkeys(names))
     if not names:
         return 0
-    conn.execute(
-        update(ledger_marks).where(ledger_marks.c.name == "append").values(value=ledger_marks.c.value + 1)
-    )
-    before = int(conn.execute(select(func.coalesce(func.max(order_events.c.id), 0))).scalar_one())
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SET LOCAL work_mem = '128MB'"))
+    before = begin_append(conn)
     r = batch_rows.c
     key = r.file_name + literal(":") + cast(r.sequence_number, String)
     # sort_key_for's text around the event key (if it holds the key at all), so SQL builds the same text.

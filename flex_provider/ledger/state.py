@@ -26,10 +26,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import Connection
 
 from flex_provider.ledger.events import STATUS_AT, STATUS_WIDTH
+from flex_provider.ledger.schema import ledger_marks, order_events
 
 FOLD_TABLE = "flex_tmp_fold"
 #: Merged columns and how old and new values join: least, greatest or sum.
@@ -129,6 +130,22 @@ def _write_sql() -> tuple[str, str]:
     )
     insert = f"INSERT INTO flex_order_state ({cols}) SELECT {cols} FROM {FOLD_TABLE} WHERE changed = 1 AND is_new = 1"
     return update, insert
+
+
+def begin_append(conn: Connection) -> int:
+    """
+    Take the append lock (the ``flex_ledger_marks.append`` row; SQLite's write lock) inside the caller's
+    transaction and return the highest event id before it: :func:`fold` with ``after_id`` set to it
+    folds exactly the events this transaction stores. On PostgreSQL a big append (a result file of a
+    million rows) gets the memory to hash and sort without spilling.
+    """
+    conn.execute(
+        update(ledger_marks).where(ledger_marks.c.name == "append").values(value=ledger_marks.c.value + 1)
+    )
+    before = int(conn.execute(select(func.coalesce(func.max(order_events.c.id), 0))).scalar_one())
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SET LOCAL work_mem = '128MB'"))
+    return before
 
 
 def fold(conn: Connection, *, after_id: int | None = None, orders_table: str | None = None) -> dict[str, int]:

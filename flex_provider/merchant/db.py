@@ -96,7 +96,7 @@ def stage_rows(conn: Connection, name: str, columns: Sequence[str], rows: Iterab
     from sqlalchemy import text
 
     if conn.dialect.name == "postgresql":
-        from flex_provider.ledger.schema import copy_rows
+        from flex_provider.pg_copy import copy_rows
 
         done = copy_rows(conn, name, columns, rows)
         if done is not None:

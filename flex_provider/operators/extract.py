@@ -148,66 +148,44 @@ class WriteBatchOperator(BaseOperator):
         return arrow_chunks(engine, read_sql(self.sql), parameters, chunk_rows=self.chunk_size, limit=limit)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from flex_provider.batch.day_files import write_day_files
         from flex_provider.batch.ledger import FlexLedger
-        from flex_provider.batch.writer import BatchWriter
         from flex_provider.merchant.db import engine_for_conn
 
         business_date = self.resolve_day(context)
         self.out_dir = str(self.local_dir(business_date))
         self._parameters = self.query_parameters(business_date)
         dry_run = _truthy(self.dry_run)
-        if self.expiry_days is None:
-            self.expiry_days = conf.getint("flex", "expiry_days")
         self.log.info(
             "%s %s: window %s .. %s, folder %s%s", self.kind, business_date, self._parameters["window_start"],
             self._parameters["window_end"], self.out_dir, " (dry run: nothing is recorded or shipped)" if dry_run else "",
         )  # fmt: skip
-        mid = resolve_mid(self.mid, self.flex_conn_id)
-        ledger = FlexLedger(self.ledger_conn_id)
-        # Files recorded but never uploaded (a crash before the upload) are rebuilt from scratch; files
-        # Flex may have seen keep their numbers and content, and new rows of the day go into new files.
-        discarded = [] if dry_run else ledger.discard_unshipped_files(mid, self.kind, business_date)
-        if discarded:
-            self.log.info("Rebuilding %d file(s) recorded but never uploaded: %s", len(discarded), discarded)
-        first_number = ledger.next_file_number(mid, self.kind, business_date)
-        writer = BatchWriter(
-            kind=self.kind,  # type: ignore[arg-type]
-            mid=mid,
-            business_date=business_date,
-            out_dir=self.out_dir,
-            rows_per_file=self.rows_per_file,
-            file_format=self.file_format,  # type: ignore[arg-type]
-            default_expiry=timedelta(days=self.expiry_days + 1) if self.kind == "evaluate" else None,
-            # Any recorded row counts, this day's included: a rerun never writes a shipped order again.
-            already_shipped=lambda ids: ledger.already_shipped(mid, self.kind, ids),
-            first_file_number=first_number,
-        )
         engine = engine_for_conn(self.merchant_conn_id)
         try:
-            summary = writer.write(self._chunks(engine))
+            summary = write_day_files(
+                self._chunks(engine),
+                ledger=FlexLedger(self.ledger_conn_id),
+                kind=self.kind,
+                mid=resolve_mid(self.mid, self.flex_conn_id),
+                business_date=business_date,
+                out_dir=self.out_dir,
+                rows_per_file=self.rows_per_file,
+                file_format=self.file_format,
+                expiry_days=conf.getint("flex", "expiry_days") if self.expiry_days is None else self.expiry_days,
+                dry_run=dry_run,
+            )
         finally:
             engine.dispose()
         self.log.info(
-            "%s %s: extracted %d, written %d in %d file(s), rejected %d %s (rejects: %s)",
-            self.kind,
-            business_date,
-            summary["extracted"],
-            summary["written"],
-            len(summary["files"]),
-            summary["rejected"],
-            summary["rejected_by_reason"],
-            summary["rejects_file"],
-        )
-        summary["first_file_number"] = first_number
-        # Files of this day Flex rejected as a whole (e.g. an expired token): the ship step resends them.
-        summary["resend"] = [f["name"] for f in ledger.rejected_files(mid, self.kind, business_date)]
+            "%s %s: extracted %d, written %d in %d file(s), rejected %d %s (rejects: %s)", self.kind,
+            business_date, summary["extracted"], summary["written"], len(summary["files"]), summary["rejected"],
+            summary["rejected_by_reason"], summary["rejects_file"],
+        )  # fmt: skip
         if summary["resend"]:
             self.log.warning("Flex rejected %s as a whole; they will be uploaded again", summary["resend"])
-        summary["business_date"] = business_date.isoformat()
-        summary["dry_run"] = dry_run
         if self.ship_groups is not None:
             # A dry run maps no ship task at all: everything after it is skipped.
-            to_ship = [] if dry_run else [*summary["files"], *summary["resend"]]
+            to_ship = [*summary["files"], *summary["resend"]]
             summary["ship_groups"] = [] if dry_run else file_groups(to_ship, self.ship_groups)
         return summary
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -12,18 +11,6 @@ from flex_provider.operators.common import LEDGER_CONN_ID
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-
-def read_rejects(path: Path) -> Iterator[tuple[str, str]]:
-    """(order id, whole reason) of the writer's rejects CSV (columns ``order_id``, ``reason``)."""
-    import csv
-
-    if not path.exists():
-        return
-    with path.open(encoding="utf-8", newline="") as fh:
-        for row in csv.DictReader(fh):
-            if row.get("order_id"):
-                yield row["order_id"], row.get("reason") or ""
 
 
 class RecordShipmentOperator(BaseOperator):
@@ -51,37 +38,13 @@ class RecordShipmentOperator(BaseOperator):
         self.ledger_conn_id = ledger_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from flex_provider.batch.writer import read_manifest
-        from flex_provider.ledger import SHIPPED_STATES, FlexLedger
-        from flex_provider.ledger.events import rejected_events
+        from flex_provider.batch.shipment import record_shipment
+        from flex_provider.ledger import FlexLedger
 
-        manifest_path = Path(self.manifest)
-        manifest = read_manifest(manifest_path)
         ledger = FlexLedger(self.ledger_conn_id)
         try:
-            names = sorted(
-                {e.name for e in manifest.files}
-                | {
-                    f["name"]
-                    for f in ledger.files_for_day(
-                        manifest.mid, manifest.kind, manifest.business_date, states=SHIPPED_STATES
-                    )
-                }
-            )
-            shipped = ledger.record_shipped(names) if manifest.kind == "evaluate" else 0
-            rejects = rejected_events(
-                manifest.mid,
-                manifest.business_date,
-                read_rejects(manifest_path.parent / manifest.rejects_file),
-            )
-            rejected = ledger.append_events(rejects) if manifest.kind == "evaluate" else 0
+            out = record_shipment(self.manifest, ledger)
         finally:
             ledger.engine.dispose()
-        out = {
-            "business_date": manifest.business_date.isoformat(),
-            "files": len(names),
-            "shipped_events": shipped,
-            "reject_events": rejected,
-        }
         self.log.info("Recorded the shipment: %s", out)
         return out

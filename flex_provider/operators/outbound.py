@@ -7,7 +7,6 @@ as a whole.
 
 from __future__ import annotations
 
-import contextlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -64,46 +63,22 @@ class ProcessOutboundOperator(BaseOperator):
         self.sftp_conn_id = sftp_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from flex_provider.batch.inbox import collect_outbound
         from flex_provider.batch.ledger import FlexLedger
-        from flex_provider.batch.outbound import process_outbound_files
         from flex_provider.hooks.sftp import FlexSftpHook
 
-        names = sorted({f if isinstance(f, str) else f["name"] for f in (self.files or [])})
-        ledger = FlexLedger(self.ledger_conn_id)
-        done = ledger.processed_outbound_names()
-        new = [n for n in names if n not in done]
-        local = Path(self.local_dir)
-        hook = FlexSftpHook(ssh_conn_id=self.sftp_conn_id)
-        summary: dict[str, Any] = {
-            "processed": [],
-            "quarantined": [],
-            "skipped": sorted(set(names) - set(new)),
-        }
-        with hook.get_managed_conn():
-            paths = []
-            for name in new:
-                try:
-                    paths.append(hook.download(name, local))
-                except FileNotFoundError:
-                    # Listed, then moved or deleted on the server: nothing to apply; a later listing decides.
-                    self.log.warning("Outbound file %s vanished before download; skipped", name)
-            if paths:
-                summary = process_outbound_files(paths, ledger, local / "quarantine")
-                summary["skipped"] = sorted(set(summary.get("skipped", [])) | (set(names) - set(new)))
-            for name in summary.get("processed", []):
-                hook.move_outbound(name, self.archive_subdir)
-            for name in summary.get("quarantined", []):
-                hook.move_outbound(name, self.quarantine_subdir)
-            # Files processed earlier but still lying in the folder (a crash before the move): archive now.
-            for name in set(names) & done:
-                with contextlib.suppress(FileNotFoundError):  # another run archived it meanwhile
-                    hook.move_outbound(name, self.archive_subdir)
-        self.log.info(
-            "Outbound: %d processed, %d quarantined, %d skipped",
-            len(summary.get("processed", [])),
-            len(summary.get("quarantined", [])),
-            len(summary.get("skipped", [])),
+        summary = collect_outbound(
+            [f if isinstance(f, str) else f["name"] for f in (self.files or [])],
+            hook=FlexSftpHook(ssh_conn_id=self.sftp_conn_id),
+            ledger=FlexLedger(self.ledger_conn_id),
+            local_dir=self.local_dir,
+            archive_subdir=self.archive_subdir,
+            quarantine_subdir=self.quarantine_subdir,
         )
+        self.log.info(
+            "Outbound: %d processed, %d quarantined, %d skipped", len(summary.get("processed", [])),
+            len(summary.get("quarantined", [])), len(summary.get("skipped", [])),
+        )  # fmt: skip
         return summary
 
 

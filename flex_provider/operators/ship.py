@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import conf
@@ -88,32 +87,6 @@ class ShipBatchOperator(WriteBatchOperator):
         self.transform_token = transform_token
         self.channels = channels
 
-    @staticmethod
-    def _recorder(ledger: Any, manifest: Any, name: str, path: Path) -> Callable[[], bool]:
-        """Record one file and its rows in the ledger; False when a concurrent run uploaded it meanwhile."""
-        from flex_provider.batch.manifest import iter_batch_rows, read_ledger_rows
-
-        entry = next(e for e in manifest.files if e.name == name)
-
-        def record() -> bool:
-            state = ledger.record_file(
-                name,
-                business_date=manifest.business_date,
-                kind=manifest.kind,
-                mid=manifest.mid,
-                rows=entry.rows,
-                sha256=entry.sha256,
-                rows_sha256=entry.rows_sha256,
-            )
-            if state != "written":  # uploaded meanwhile by a concurrent run
-                return False
-            # The writer's sidecar (checked against the file's sha256) spares re-parsing every row.
-            rows_of_file = read_ledger_rows(path, entry.sha256)
-            ledger.record_rows(name, rows_of_file if rows_of_file is not None else iter_batch_rows(path))
-            return True
-
-        return record
-
     def execute(self, context: Context) -> dict[str, Any]:
         if self.sql is not None:
             return self._ship_query(context)
@@ -174,85 +147,46 @@ class ShipBatchOperator(WriteBatchOperator):
         return summary
 
     def _ship_manifest(self) -> dict[str, Any]:
+        """The manifest's files not shipped yet and the day's files Flex rejected, pipelined."""
         from flex_provider.batch.ledger import FlexLedger
-        from flex_provider.batch.manifest import first_line_transform, read_manifest
-        from flex_provider.batch.outbound import sha256_file
-        from flex_provider.batch.upload import ShipPlan, ship_pipelined
+        from flex_provider.batch.manifest import first_line_transform
+        from flex_provider.batch.shipment import ShipmentError, plan_shipment
+        from flex_provider.batch.upload import ship_pipelined
 
         assert self.manifest is not None
-        manifest_path = Path(self.manifest)
-        manifest = read_manifest(manifest_path)
         ledger = FlexLedger(self.ledger_conn_id)
-        rejected = {
-            f["name"]: f for f in ledger.rejected_files(manifest.mid, manifest.kind, manifest.business_date)
-        }
-        by_name = {e.name: e for e in manifest.files}
-        wanted = (
-            list(self.files) if self.files is not None else [*by_name, *sorted(set(rejected) - set(by_name))]
-        )
-        missing = sorted(n for n in wanted if n not in by_name and n not in rejected)
-        if missing:
-            raise AirflowFailException(
-                f"Files neither in {manifest_path.name} nor rejected by Flex: {missing}"
-            )
-        plans: list[ShipPlan] = []
-        resend: set[str] = set()
-        skipped: list[str] = []
-        # One query for the day's file states instead of one a file.
-        states = {
-            f["name"]: f["state"]
-            for f in ledger.files_for_day(manifest.mid, manifest.kind, manifest.business_date)
-        }
-        for name in wanted:
-            path = manifest_path.parent / name
-            if name in rejected:
-                # Flex refused the whole file: send the same bytes again (a fresh token goes into line 1).
-                record = rejected[name]
-                if not path.is_file() or sha256_file(path) != record["sha256"]:
-                    raise AirflowFailException(
-                        f"{name} was rejected by Flex ({record['ack_error']}) and must be uploaded again, but "
-                        f"{path} is missing or differs from the file recorded in the ledger"
-                    )
-                self.log.warning("Uploading %s again: Flex rejected it (%s)", name, record["ack_error"])
-                resend.add(name)
-                plans.append(ShipPlan(name, path, int(record["rows"]), resend=True))
-                continue
-            if states.get(name) in ("uploaded", "acknowledged"):
-                skipped.append(name)
-                continue
-            plans.append(
-                ShipPlan(name, path, by_name[name].rows, record=self._recorder(ledger, manifest, name, path))
-            )
+        try:
+            shipment = plan_shipment(self.manifest, ledger, self.files)
+        except ShipmentError as exc:  # no retry can mend a missing or changed file
+            raise AirflowFailException(str(exc)) from exc
+        for name, error in shipment.rejections.items():
+            self.log.warning("Uploading %s again: Flex rejected it (%s)", name, error)
         uploaded: list[str] = []
         rows = 0
-        if plans:
+        skipped = list(shipment.skipped)
+        if shipment.plans:
             from flex_provider.hooks.sftp import FlexSftpHook
 
-            # Never a cached token: Flex checks the one in line 1 when it picks the file up, later. (A task
-            # normally starts with an empty cache; dag.test() and resends share one process.)
-            token = self._fresh_token()
             # The ledger records file k+1 while file k uploads; each is marked as soon as it landed.
             outcome = ship_pipelined(
-                plans,
+                shipment.plans,
                 hook=FlexSftpHook(ssh_conn_id=self.sftp_conn_id),
                 ledger=ledger,
-                transform_first_line=first_line_transform(token),
+                transform_first_line=first_line_transform(self._fresh_token()),
                 channels=self.channels,
             )
             uploaded, rows = outcome.uploaded, outcome.rows
             skipped += outcome.skipped
         self.log.info(
             "Shipped %d file(s) (%d rows, %d sent again after a rejection); skipped %d already shipped",
-            len(uploaded),
-            rows,
-            len(resend),
-            len(skipped),
-        )
+            len(uploaded), rows, len(shipment.resend), len(skipped),
+        )  # fmt: skip
+        manifest = shipment.manifest
         return {
             "business_date": manifest.business_date.isoformat(),
             "kind": manifest.kind,
             "uploaded": uploaded,
-            "resent": sorted(resend & set(uploaded)),
+            "resent": sorted(set(shipment.resend) & set(uploaded)),
             "skipped": skipped,
             "rows": rows,
         }

@@ -1,9 +1,9 @@
-"""The sandbox's HTTP side: Flex's REST API under ``/v1`` and the admin API under ``/_sandbox``.
+"""The sandbox's HTTP app: Flex's REST API under ``/v1`` (the admin API of ``sandbox/admin.py`` under ``/_sandbox``).
 
 ``create_app(state)`` builds a FastAPI app around a :class:`~flex_provider.sandbox.state.SandboxState`.
 Routes read raw JSON and hand it to the state, which validates with its own models and answers
 ``(status, body)`` exactly as Flex would (ASP.NET problem details for invalid bodies). A middleware adds a
-``traceId`` header, counts requests per route template, applies the fault knobs and logs one line per
+``traceId`` header, counts requests per route template, applies the fault knobs (``sandbox/faults.py``) and logs one line per
 request (method, path without query, status, time: never bodies, tokens or secrets).
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -22,10 +21,13 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 from starlette.routing import Match
 
 from flex_provider.sandbox import schemas
+from flex_provider.sandbox.admin import admin_router
+from flex_provider.sandbox.faults import Faults
+from flex_provider.sandbox.problems import new_trace_id, problem
 from flex_provider.sandbox.state import SandboxState
 
 log = logging.getLogger("flex_provider.sandbox.api")
@@ -33,86 +35,6 @@ log = logging.getLogger("flex_provider.sandbox.api")
 API_PREFIX = "/v1"
 ADMIN_PREFIX = "/_sandbox"
 TRACE_HEADER = "traceId"
-
-
-class Faults:
-    """Fault knobs for ``/v1`` requests (see docs/sandbox.md); the 5xx ratio uses a seeded RNG."""
-
-    def __init__(self, seed: int = 0) -> None:
-        self._rng = random.Random(f"faults:{seed}")
-        self.reset()
-
-    def reset(self) -> None:
-        """All knobs off."""
-        self.rate_limit_next = 0
-        self.retry_after: float = 1
-        self.fail_next_5xx = 0
-        self.error_ratio_5xx = 0.0
-        self.latency_ms = 0.0
-        self.drop_response_after_commit_next = 0
-        self.drop_route: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """Current knob values."""
-        return {
-            "rate_limit_next": self.rate_limit_next,
-            "retry_after": self.retry_after,
-            "fail_next_5xx": self.fail_next_5xx,
-            "error_ratio_5xx": self.error_ratio_5xx,
-            "latency_ms": self.latency_ms,
-            "drop_response_after_commit_next": self.drop_response_after_commit_next,
-            "drop_route": self.drop_route,
-        }
-
-    def before(self) -> tuple[int, dict[str, str]] | None:
-        """A fault that replaces the response before the request runs, or None."""
-        if self.rate_limit_next > 0:
-            self.rate_limit_next -= 1
-            return 429, {"Retry-After": f"{self.retry_after:g}"}
-        if self.fail_next_5xx > 0:
-            self.fail_next_5xx -= 1
-            return 500, {}
-        if self.error_ratio_5xx > 0 and self._rng.random() < self.error_ratio_5xx:
-            return 500, {}
-        return None
-
-    def take_drop(self, route: str) -> bool:
-        """True when this (already processed) request's answer must be replaced by a 503."""
-        if self.drop_route is not None and route != self.drop_route:
-            return False
-        if self.drop_response_after_commit_next > 0:
-            self.drop_response_after_commit_next -= 1
-            return True
-        return False
-
-
-class FaultSettings(BaseModel):
-    """Body of ``POST /_sandbox/faults``: only the given knobs change."""
-
-    model_config = ConfigDict(extra="forbid")
-    rate_limit_next: int | None = Field(default=None, ge=0)
-    retry_after: float | None = Field(default=None, ge=0)
-    fail_next_5xx: int | None = Field(default=None, ge=0)
-    error_ratio_5xx: float | None = Field(default=None, ge=0, le=1)
-    latency_ms: float | None = Field(default=None, ge=0)
-    drop_response_after_commit_next: int | None = Field(default=None, ge=0)
-    #: Only answers of this route are dropped (``"POST /v1/orders/{id}/refund"``); None = any route.
-    drop_route: str | None = None
-
-
-class ClockChange(BaseModel):
-    """Body of ``POST /_sandbox/clock``."""
-
-    model_config = ConfigDict(extra="forbid")
-    advance_seconds: float | None = Field(default=None, ge=0)
-    speed: float | None = Field(default=None, ge=0)
-
-
-class IdempotencyMode(BaseModel):
-    """Body of ``POST /_sandbox/idempotency``: ``strict`` true = only idempotency keys dedupe."""
-
-    model_config = ConfigDict(extra="forbid")
-    strict: bool
 
 
 class _Unauthorized(Exception):
@@ -131,12 +53,12 @@ async def _json_body(request: Request, *, required: bool = True) -> tuple[Any, J
     raw = await request.body()
     if not raw.strip():
         if required:
-            return None, _reply(request, 400, schemas.problem(400, {"$": ["A non-empty request body is required."]}))
+            return None, _reply(request, 400, problem(400, {"$": ["A non-empty request body is required."]}))
         return {}, None
     try:
         return json.loads(raw), None
     except ValueError:
-        return None, _reply(request, 400, schemas.problem(400, {"$": ["The JSON value could not be parsed."]}))
+        return None, _reply(request, 400, problem(400, {"$": ["The JSON value could not be parsed."]}))
 
 
 def _template(app: FastAPI, scope: dict[str, Any]) -> str:
@@ -172,7 +94,7 @@ def create_app(
 
     @app.middleware("http")
     async def _middleware(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        trace = schemas.new_trace_id()
+        trace = new_trace_id()
         request.state.trace_id = trace
         started = time.perf_counter()
         path = request.url.path
@@ -185,7 +107,7 @@ def create_app(
                 await asyncio.sleep(faults.latency_ms / 1000)
             if fault is not None:
                 status, headers = fault
-                response = _reply(request, status, schemas.problem(status, detail="Injected by the sandbox."),
+                response = _reply(request, status, problem(status, detail="Injected by the sandbox."),
                                   headers)
             else:
                 response = await call_next(request)
@@ -194,7 +116,7 @@ def create_app(
                     # Run the handler's body to the end (the change is committed), then lose its answer.
                     async for _ in response.body_iterator:  # type: ignore[attr-defined]
                         pass
-                    response = _reply(request, 503, schemas.problem(
+                    response = _reply(request, 503, problem(
                         503, detail="Injected by the sandbox after the request was processed."))
         else:
             response = await call_next(request)
@@ -205,7 +127,7 @@ def create_app(
 
     @app.exception_handler(_Unauthorized)
     async def _unauthorized(request: Request, exc: _Unauthorized) -> JSONResponse:
-        return _reply(request, 401, schemas.problem(401, detail=str(exc) or "Missing or invalid bearer token."),
+        return _reply(request, 401, problem(401, detail=str(exc) or "Missing or invalid bearer token."),
                       {"WWW-Authenticate": "Bearer"})
 
     @app.exception_handler(RequestValidationError)
@@ -215,7 +137,7 @@ def create_app(
             loc = [str(p) for p in err.get("loc", ())[1:]]
             key = ".".join(p[:1].upper() + p[1:] for p in loc) or "$"
             errors.setdefault(key, []).append(str(err.get("msg")))
-        return _reply(request, 400, schemas.problem(400, errors))
+        return _reply(request, 400, problem(400, errors))
 
     def mid_of(request: Request) -> str:
         mid = state.mid_for_token(request.headers.get("authorization", ""))
@@ -324,7 +246,7 @@ def create_app(
             return err
         key = next((v for k, v in body.items() if k.lower() == "ordersessionkey"), None) if isinstance(body, dict) else None
         if not key:
-            return _reply(request, 400, schemas.problem(400, {"OrderSessionKey": ["The OrderSessionKey field is required."]}))
+            return _reply(request, 400, problem(400, {"OrderSessionKey": ["The OrderSessionKey field is required."]}))
         status, order = state.get_order(owner, str(key))
         name = "NOTFOUND"
         if status == 200:
@@ -335,7 +257,7 @@ def create_app(
                                      "errors": [], "customProperties": {}})
 
     app.include_router(v1)
-    app.include_router(_admin_router(state, faults, requests), prefix=ADMIN_PREFIX, tags=["sandbox admin"])
+    app.include_router(admin_router(state, faults, requests), prefix=ADMIN_PREFIX, tags=["sandbox admin"])
     for prefix, router in routers:
         app.include_router(router, prefix=prefix, tags=["sandbox admin"])
 
@@ -355,96 +277,3 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
-
-
-def _admin_router(state: SandboxState, faults: Faults, requests: Counter[str]) -> APIRouter:
-    router = APIRouter()
-
-    def clock_view() -> dict[str, Any]:
-        return {"now": state.clock.now().isoformat().replace("+00:00", "Z"), "speed": state.clock.speed,
-                "offset_seconds": state.clock.offset_seconds}
-
-    @router.get("/clock")
-    def get_clock() -> dict[str, Any]:
-        """Sandbox time, speed and offset from real time."""
-        return clock_view()
-
-    @router.post("/clock")
-    def set_clock(change: ClockChange) -> dict[str, Any]:
-        """Advance and/or change speed, then settle whatever became due (returned as ``events``)."""
-        if change.speed is not None:
-            state.clock.set_speed(change.speed)
-        if change.advance_seconds:
-            state.clock.advance(change.advance_seconds)
-        events = state.settle_due()
-        return {**clock_view(), "events": [state.event_dict(e) for e in events]}
-
-    @router.get("/faults")
-    def get_faults() -> dict[str, Any]:
-        """Current fault knobs."""
-        return faults.as_dict()
-
-    @router.post("/faults")
-    def set_faults(settings: FaultSettings) -> dict[str, Any]:
-        """Set the given knobs (others unchanged)."""
-        for key, value in settings.model_dump(exclude_none=True).items():
-            setattr(faults, key, value)
-        return faults.as_dict()
-
-    @router.post("/faults/reset")
-    def reset_faults() -> dict[str, Any]:
-        """All knobs off."""
-        faults.reset()
-        return faults.as_dict()
-
-    @router.get("/idempotency")
-    def get_idempotency() -> dict[str, bool]:
-        """``{"strict": bool}``: whether only idempotency keys dedupe (not the orderId of an open order)."""
-        return {"strict": state.strict_idempotency}
-
-    @router.post("/idempotency")
-    def set_idempotency(mode: IdempotencyMode) -> dict[str, bool]:
-        """Switch strict idempotency on or off (in memory; a restart goes back to ``--strict-idempotency``)."""
-        state.strict_idempotency = mode.strict
-        return {"strict": state.strict_idempotency}
-
-    @router.get("/requests")
-    def get_requests() -> dict[str, int]:
-        """API request counts per ``METHOD /v1/path-template`` (faulted requests included)."""
-        return dict(requests)
-
-    @router.delete("/requests")
-    def reset_requests() -> dict[str, int]:
-        """Zero the request counts."""
-        requests.clear()
-        return {}
-
-    @router.post("/settle")
-    def settle() -> dict[str, Any]:
-        """Apply due transitions now."""
-        return {"events": [state.event_dict(e) for e in state.settle_due()]}
-
-    @router.get("/orders")
-    def raw_orders() -> list[dict[str, Any]]:
-        """Every order with every stored column."""
-        return state.raw_orders()
-
-    @router.get("/events")
-    def raw_events(after: int = 0) -> list[dict[str, Any]]:
-        """Every order event emitted so far (``seq`` > ``after``)."""
-        return state.raw_events(after)
-
-    @router.get("/cards/{token}")
-    def vault_card(token: str) -> JSONResponse:
-        """The vault entry of a card token (BIN, last 4, brand, behaviour; never a PAN), 404 if unknown."""
-        card = state.vault_card(token)
-        if card is None:
-            return JSONResponse(schemas.problem(404, detail="Unknown card token."), status_code=404)
-        return JSONResponse(card)
-
-    @router.get("/merchant")
-    def merchant() -> dict[str, Any]:
-        """The sandbox merchant's credentials (also in sandbox.json)."""
-        return dict(state.merchant.__dict__)
-
-    return router

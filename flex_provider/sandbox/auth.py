@@ -12,7 +12,8 @@ from typing import Any
 
 from flex_provider.sandbox.credentials import SANDBOX_NS
 from flex_provider.sandbox.order_store import OrderStore, envelope
-from flex_provider.sandbox.schemas import TokenRequest, parse, problem
+from flex_provider.sandbox.problems import problem
+from flex_provider.sandbox.schemas import TokenRequest, parse
 
 
 def _b64url(data: bytes) -> str:

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from flex_provider.sandbox import schemas
+from flex_provider.sandbox.checkout_schemas import CheckoutCardRequest, CheckoutCardResponse
+from flex_provider.sandbox.problems import problem
 from flex_provider.sandbox.sense import WIDGET_PATH, static_text
 from flex_provider.sandbox.state import SandboxState
 from flex_provider.sandbox.vault import TEST_CARDS
@@ -69,7 +70,7 @@ class MerchantStore:
                 self._engine = engine
             return self._engine
 
-    def save(self, card: schemas.CheckoutCardRequest) -> schemas.CheckoutCardResponse:
+    def save(self, card: CheckoutCardRequest) -> CheckoutCardResponse:
         """Insert the card token and create (or re-point) the subscription that bills it, in one transaction."""
         from sqlalchemy import insert, select, update
 
@@ -104,7 +105,7 @@ class MerchantStore:
                     card_token_id=card_id, status="active", started_at=now,
                 ))
         log.info("demo checkout: stored card_tokens.id %s for subscription %s", card_id, subscription_id)
-        return schemas.CheckoutCardResponse(
+        return CheckoutCardResponse(
             stored=True, card_token_id=int(card_id), subscription_id=subscription_id, customer_id=customer_id,
             message=f"Stored in the merchant DB: card_tokens.id {card_id}, subscription {subscription_id}.",
         )
@@ -164,21 +165,21 @@ def router(state: SandboxState, store: MerchantStore | None) -> APIRouter:
         return HTMLResponse(render_page(request, state, nonce=nonce, stores=store is not None), headers={
             "Content-Security-Policy": csp, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
-    @r.post(CARDS_PATH, response_model=schemas.CheckoutCardResponse, response_model_by_alias=True)
-    def save_card(request: Request, card: schemas.CheckoutCardRequest) -> Any:
+    @r.post(CARDS_PATH, response_model=CheckoutCardResponse, response_model_by_alias=True)
+    def save_card(request: Request, card: CheckoutCardRequest) -> Any:
         """Store token + sense key + BIN/last 4/expiry in ``card_tokens`` and link a subscription."""
         from sqlalchemy.exc import SQLAlchemyError
 
         if store is None:
-            return schemas.CheckoutCardResponse(stored=False, message=NOT_CONFIGURED)
+            return CheckoutCardResponse(stored=False, message=NOT_CONFIGURED)
         try:
             return store.save(card)
         except SQLAlchemyError as exc:
             # The class only: a driver message may quote the statement's parameters.
             log.warning("demo checkout: merchant DB write failed (%s)", type(exc).__name__)
             trace = getattr(request.state, "trace_id", None)
-            return JSONResponse(schemas.problem(503, detail="The merchant DB is not reachable; nothing stored.",
-                                                trace_id=trace), status_code=503)
+            return JSONResponse(problem(503, detail="The merchant DB is not reachable; nothing stored.",
+                                        trace_id=trace), status_code=503)
 
     return r
 

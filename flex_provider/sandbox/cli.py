@@ -126,7 +126,8 @@ async def serve_async(
     import uvicorn
 
     from flex_provider.sandbox import checkout, sense
-    from flex_provider.sandbox.api import Faults, create_app
+    from flex_provider.sandbox.api import create_app
+    from flex_provider.sandbox.faults import Faults
     from flex_provider.sandbox.state import SandboxState
 
     data_dir, host_key_line = _prepare_dir(data_dir)
@@ -179,7 +180,9 @@ async def serve_async(
                                         db_path=data_dir / "webhooks.sqlite3", seed=seed)
         closers.append(sender)
         tasks.append(asyncio.create_task(sender.run(), name="webhooks"))
-        routers.append(("/_sandbox/webhooks", webhooks.admin_router(sender)))
+        from flex_provider.sandbox.webhook_admin import admin_router as webhook_admin_router
+
+        routers.append(("/_sandbox/webhooks", webhook_admin_router(sender)))
 
     app_ = create_app(state, faults=Faults(seed), routers=routers)
     sense_store = sense.SenseStore(data_dir / "sense.sqlite3", state.clock)

@@ -21,7 +21,8 @@ from flex_provider.sandbox.order_store import (
     envelope,
     to_timestamp,
 )
-from flex_provider.sandbox.schemas import EvaluateRequest, TransmitRequest, parse, problem
+from flex_provider.sandbox.problems import problem
+from flex_provider.sandbox.schemas import EvaluateRequest, TransmitRequest, parse
 from flex_provider.sandbox.vault import VaultMixin
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flex_provider.sandbox.order_store import OrderStore
-from flex_provider.sandbox.schemas import problem
+from flex_provider.sandbox.problems import problem
 
 IDEMPOTENCY_WINDOW_S = 24 * 3600.0  # for refund and cancel; evaluate/transmit/capture keys never lapse
 

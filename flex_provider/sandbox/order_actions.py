@@ -19,7 +19,8 @@ from flex_provider.sandbox.order_store import (
     STATUS_NAMES,
     envelope,
 )
-from flex_provider.sandbox.schemas import CancelRequest, CaptureRequest, RefundRequest, parse, problem
+from flex_provider.sandbox.problems import problem
+from flex_provider.sandbox.schemas import CancelRequest, CaptureRequest, RefundRequest, parse
 
 REFUND_PARTIAL_CAP = Decimal("0.60")
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from flex_provider.sandbox.expiry import ExpiryMixin
 from flex_provider.sandbox.order_store import STATUS_NAMES, OrderEvent, iso, to_timestamp
-from flex_provider.sandbox.schemas import problem
+from flex_provider.sandbox.problems import problem
 
 
 class OrderQueriesMixin(ExpiryMixin):

@@ -28,9 +28,11 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from flex_provider.sandbox import schemas
 from flex_provider.sandbox.cards import holds_card_number
 from flex_provider.sandbox.clock import SandboxClock
+from flex_provider.sandbox.problems import problem
+from flex_provider.sandbox.schemas import parse
+from flex_provider.sandbox.sense_schemas import SenseCollectRequest, SenseCollectResponse
 from flex_provider.sandbox.state import SandboxState
 
 WIDGET_PATH = "/widget.js"
@@ -58,7 +60,7 @@ def static_text(name: str) -> str:
     return (resources.files("flex_provider.sandbox") / "static" / name).read_text(encoding="utf-8")
 
 
-def fingerprint(signals: schemas.SenseCollectRequest) -> str:
+def fingerprint(signals: SenseCollectRequest) -> str:
     """Device fingerprint (ours): SHA-256 of user agent, screen, timezone and language, 32 hex chars."""
     s = signals.screen
     basis = [signals.user_agent, s.width, s.height, s.color_depth, s.pixel_ratio, signals.timezone,
@@ -79,7 +81,7 @@ class SenseStore:
         self._conn.executescript(_SCHEMA)
         self._conn.commit()
 
-    def record(self, signals: schemas.SenseCollectRequest, mid: str) -> str:
+    def record(self, signals: SenseCollectRequest, mid: str) -> str:
         """Store one page's signals under a new sense key (a GUID: ours) and return the key."""
         key = str(uuid.uuid4())
         body = signals.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"mid", "site_id"})
@@ -132,7 +134,7 @@ def _strings(value: Any) -> Iterator[str]:
 
 def _problem(request: Request, errors: dict[str, list[str]]) -> JSONResponse:
     trace = getattr(request.state, "trace_id", None)
-    return JSONResponse(schemas.problem(400, errors, trace_id=trace), status_code=400, headers=CORS_HEADERS)
+    return JSONResponse(problem(400, errors, trace_id=trace), status_code=400, headers=CORS_HEADERS)
 
 
 def router(state: SandboxState, store: SenseStore) -> APIRouter:
@@ -166,16 +168,16 @@ def router(state: SandboxState, store: SenseStore) -> APIRouter:
         if any(holds_card_number(text) for text in _strings(body)):
             # Never stored, never echoed: SenseJS must not send card data.
             return _problem(request, {"$": ["The payload looks like it carries a card number."]})
-        req, errors = schemas.parse(schemas.SenseCollectRequest, body)
+        req, errors = parse(SenseCollectRequest, body)
         if errors:
             return _problem(request, errors)
-        assert isinstance(req, schemas.SenseCollectRequest)
+        assert isinstance(req, SenseCollectRequest)
         if req.mid.strip().lower() != state.merchant.mid.lower():
             return _problem(request, {"Mid": ["Unknown MID."]})
         if req.site_id and req.site_id.strip().lower() != state.merchant.site_id.lower():
             return _problem(request, {"SiteId": ["Unknown site for this MID."]})
         key = store.record(req, state.merchant.mid)
-        answer = schemas.SenseCollectResponse(sense_key=key).model_dump(by_alias=True)
+        answer = SenseCollectResponse(sense_key=key).model_dump(by_alias=True)
         return JSONResponse(answer, headers=CORS_HEADERS)
 
     return r
@@ -195,7 +197,7 @@ def admin_router(store: SenseStore) -> APIRouter:
         """One sense session with its signals and fingerprint; 404 if unknown."""
         found = store.get(sense_key)
         if found is None:
-            return JSONResponse(schemas.problem(404, detail="Unknown sense key."), status_code=404)
+            return JSONResponse(problem(404, detail="Unknown sense key."), status_code=404)
         return JSONResponse(found)
 
     return r
@@ -211,7 +213,7 @@ def mount(app: FastAPI, state: SandboxState, store: SenseStore) -> None:
         doc = build()
         components = doc.setdefault("components", {}).setdefault("schemas", {})
         if "SenseCollectRequest" not in components:
-            schema = schemas.SenseCollectRequest.model_json_schema(
+            schema = SenseCollectRequest.model_json_schema(
                 by_alias=True, ref_template="#/components/schemas/{model}")
             components.update(schema.pop("$defs", {}))
             components["SenseCollectRequest"] = schema

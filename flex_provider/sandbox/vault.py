@@ -11,7 +11,8 @@ import uuid
 from typing import Any
 
 from flex_provider.sandbox.order_store import OrderStore, envelope, iso
-from flex_provider.sandbox.schemas import PaymentMethod, TokenizeRequest, parse, problem
+from flex_provider.sandbox.problems import problem
+from flex_provider.sandbox.schemas import PaymentMethod, TokenizeRequest, parse
 
 #: Whitelisted test cards (flex-api.md 5.5) and what they do in the sandbox.
 TEST_CARDS: dict[str, str] = {

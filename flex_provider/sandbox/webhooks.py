@@ -6,9 +6,9 @@ queued), and ``run()`` POSTs due rows to the target URL signed with the subscrib
 ``x-fc-*``, Host = the URL's ``host[:port]``). Non-2xx answers and timeouts are retried with exponential
 backoff and jitter; every redelivery carries ``"IsResent": true``.
 
-Fault knobs (``set_faults`` / ``POST /_sandbox/webhooks/faults``): ``duplicate_ratio`` (queue a second
-copy), ``reorder`` (random hold back of up to ``max(delay_ms, 200)`` ms and shuffled batches),
-``delay_ms`` (first attempt delayed), ``drop_ratio`` (never sent; reconciliation must recover it).
+Fault knobs (``set_faults``, or ``POST /_sandbox/webhooks/faults`` of ``sandbox/webhook_admin.py``):
+``duplicate_ratio`` (queue a second copy), ``reorder`` (random hold back of up to ``max(delay_ms, 200)``
+ms and shuffled batches), ``delay_ms`` (first attempt delayed), ``drop_ratio`` (never sent; reconciliation must recover it).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -29,42 +28,20 @@ from typing import Any
 import httpx
 
 from flex_provider.sandbox.signing import WebhookSigner
+from flex_provider.sandbox.webhook_payload import payload_from_order_event
 
 log = logging.getLogger(__name__)
 
 _FAULT_DEFAULTS: dict[str, Any] = {"duplicate_ratio": 0.0, "reorder": False, "delay_ms": 0, "drop_ratio": 0.0}
 
 
-def _iso(ts: Any) -> str:
-    if isinstance(ts, datetime):
-        if ts.tzinfo is None:
-            ts = ts.replace(tzinfo=timezone.utc)
-        return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return str(ts)
-
-
 def _host_of(url: str) -> str:
+    """The Host header value (and signed ``host``) of ``url``: ``host[:port]``, IPv6 in brackets."""
     parsed = httpx.URL(url)
     host = parsed.host
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
     return f"{host}:{parsed.port}" if parsed.port else host
-
-
-def payload_from_order_event(event: Any, *, is_test_mode: bool = True) -> dict[str, Any]:
-    """Flex webhook payload (PascalCase) for a sandbox ``OrderEvent``; ``Amount``/``Currency`` are ours."""
-    return {
-        "Event": event.event,
-        "TimeStamp": _iso(event.timestamp),
-        "EventData": None,
-        "ExternalOrderId": event.external_order_id,
-        "OrderId": event.order_id,
-        "ConfirmationId": getattr(event, "confirmation_id", None),
-        "IsTestMode": is_test_mode,
-        "IsResent": False,
-        "Amount": getattr(event, "amount", None),
-        "Currency": getattr(event, "currency", None),
-    }
 
 
 class WebhookSender:
@@ -350,70 +327,3 @@ class WebhookSender:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-
-def _events_from_body(body: Any) -> Iterable[dict[str, Any]]:
-    items = body.get("events") if isinstance(body, dict) else body
-    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-        raise ValueError("send {'events': [ {...}, ... ]} or a list of event objects")
-    return items
-
-
-def admin_router(sender: WebhookSender) -> Any:
-    """FastAPI router for ``/_sandbox/webhooks``: target, faults, outbox counts, event injection."""
-    from fastapi import APIRouter, Body, HTTPException
-
-    router = APIRouter()
-
-    @router.post("/target")
-    def set_target(body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
-        try:
-            sender.set_target(body.get("url"))
-        except Exception as exc:
-            raise HTTPException(422, f"bad url: {exc}") from exc
-        return sender.status()
-
-    @router.post("/faults")
-    def set_faults(body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
-        try:
-            sender.set_faults(**body)
-        except (TypeError, ValueError) as exc:
-            raise HTTPException(422, str(exc)) from exc
-        return sender.status()
-
-    @router.post("/faults/reset")
-    def reset_faults() -> dict[str, Any]:
-        sender.reset_faults()
-        return sender.status()
-
-    @router.get("/outbox")
-    def outbox() -> dict[str, Any]:
-        return sender.status()
-
-    @router.post("/redeliver")
-    def redeliver() -> dict[str, Any]:
-        return {"made_due": sender.redeliver_now(), **sender.status()}
-
-    @router.post("/send")
-    def send(body: Any = Body(...)) -> dict[str, Any]:  # noqa: B008
-        """Queue arbitrary events. Missing fields get defaults unless ``{"raw": true}``; faults apply
-        unless ``{"apply_faults": false}``."""
-        try:
-            items = list(_events_from_body(body))
-        except ValueError as exc:
-            raise HTTPException(422, str(exc)) from exc
-        raw = isinstance(body, dict) and bool(body.get("raw"))
-        apply_faults = not isinstance(body, dict) or body.get("apply_faults", True)
-        ids: list[int] = []
-        for item in items:
-            payload = dict(item)
-            if not raw:
-                payload.setdefault("TimeStamp", _iso(datetime.now(timezone.utc)))
-                for key, default in (("EventData", None), ("ExternalOrderId", None), ("OrderId", None),
-                                     ("ConfirmationId", None), ("IsTestMode", sender.is_test_mode),
-                                     ("IsResent", False)):  # fmt: skip
-                    payload.setdefault(key, default)
-            ids += sender.enqueue(payload, apply_faults=bool(apply_faults))
-        return {"queued": len(ids), "ids": ids}
-
-    return router

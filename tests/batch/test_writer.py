@@ -8,7 +8,7 @@ import json
 import os
 import tracemalloc
 import weakref
-from datetime import date, datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -16,26 +16,13 @@ import pytest
 
 from flex_provider.batch.writer import (
     CSV_COLUMNS,
-    BatchWriter,
-    fill_authorization_token,
     first_line_transform,
     iter_batch_rows,
     read_manifest,
-    render_for_upload,
 )
 from flex_provider.idempotency import idempotency_key
 from flex_provider.models.batch import BatchHeader
-from tests.batch.conftest import MID, PAN, PAN_SPACED, chunks, source_row
-
-DAY = date(2026, 11, 24)
-#: The writer's clock in these tests: the morning after DAY, so DAY's rescue window is open.
-WRITER_NOW = datetime(2026, 11, 25, 6, tzinfo=timezone.utc)
-
-
-def _writer(out: Path, **kw) -> BatchWriter:
-    kw.setdefault("kind", "evaluate")
-    kw.setdefault("now", lambda: WRITER_NOW)
-    return BatchWriter(mid=MID, business_date=DAY, out_dir=out, **kw)
+from tests.fixtures.batch import MID, PAN, PAN_SPACED, chunks, make_writer, source_row
 
 
 def _rejects(out: Path, kind: str = "evaluate") -> list[dict[str, str]]:
@@ -45,7 +32,7 @@ def _rejects(out: Path, kind: str = "evaluate") -> list[dict[str, str]]:
 
 def test_5000_rows_make_three_valid_files(tmp_path: Path) -> None:
     frames = [pd.DataFrame([source_row(i) for i in range(2500)]), [source_row(i) for i in range(2500, 5000)]]
-    summary = _writer(tmp_path, default_expiry=timedelta(days=21)).write(frames)
+    summary = make_writer(tmp_path, default_expiry=timedelta(days=21)).write(frames)
 
     assert summary["files"] == [f"evaluate_{MID}_20261124_{n:04d}.json" for n in (1, 2, 3)]
     assert (summary["extracted"], summary["written"], summary["rejected"]) == (5000, 5000, 0)
@@ -82,7 +69,7 @@ def test_5000_rows_make_three_valid_files(tmp_path: Path) -> None:
 
 
 def test_rerun_is_byte_identical_and_removes_stale_files(tmp_path: Path) -> None:
-    _writer(tmp_path, rows_per_file=500).write(chunks(1600, 300))
+    make_writer(tmp_path, rows_per_file=500).write(chunks(1600, 300))
     (tmp_path / f"evaluate_{MID}_20261124_0009.json").write_text("stale")
     (tmp_path / f"evaluate_{MID}_20261124_0001.json.tmp").write_text("crash leftover")
     first = {
@@ -90,7 +77,7 @@ def test_rerun_is_byte_identical_and_removes_stale_files(tmp_path: Path) -> None
         for p in tmp_path.iterdir()
         if "0009" not in p.name and not p.name.endswith(".tmp")
     }
-    _writer(tmp_path, rows_per_file=500).write(chunks(1600, 700))  # other chunking, same rows
+    make_writer(tmp_path, rows_per_file=500).write(chunks(1600, 700))  # other chunking, same rows
     second = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     assert first == second
     assert len([n for n in second if n.startswith("evaluate_")]) == 4
@@ -113,7 +100,7 @@ def test_rejects_reasons_and_no_pan_anywhere(tmp_path: Path) -> None:
         asked.append(ids)
         return {"sub-9-2026-11", "sub-10-2026-11"}
 
-    summary = _writer(tmp_path, already_shipped=shipped).write([rows[:11], rows[11:]])
+    summary = make_writer(tmp_path, already_shipped=shipped).write([rows[:11], rows[11:]])
     rejects = {int(r["source_row"]): r for r in _rejects(tmp_path)}
     expect = {
         2: ("card_bin", "pan_detected:card_bin"),
@@ -155,7 +142,7 @@ def test_dataframe_dtypes_are_coerced(tmp_path: Path) -> None:
     frame["card_last4"] = [3184, 42, 1]  # numbers lose leading zeros in SQL
     frame["card_bin"] = frame["card_bin"].astype("string")
     frame["is_recurring"] = [False, True, pd.NA]
-    summary = _writer(tmp_path).write([frame])
+    summary = make_writer(tmp_path).write([frame])
     assert summary["written"] == 3
     rows = json.loads((tmp_path / summary["files"][0]).read_text())["rows"]
     assert [r["transaction"].get("timestampUtc") for r in rows] == [
@@ -168,19 +155,10 @@ def test_dataframe_dtypes_are_coerced(tmp_path: Path) -> None:
     assert [r["isRecurring"] for r in rows] == [False, True, True]
 
 
-def test_rows_per_file_above_2000_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="rows_per_file"):
-        _writer(tmp_path, rows_per_file=2001)
-    with pytest.raises(ValueError, match="rows_per_file"):
-        _writer(tmp_path, rows_per_file=0)
-    with pytest.raises(ValueError, match="CSV"):
-        _writer(tmp_path, file_format="csv")
-
-
 def test_transmit_csv_is_rfc4180(tmp_path: Path) -> None:
     tricky = 'Apt 1, "Blue" door\nFloor 2'
     rows = [source_row(i, billing_address_line1=tricky if i == 1 else None) for i in range(3)]
-    summary = _writer(tmp_path, kind="transmit", file_format="csv").write([rows])
+    summary = make_writer(tmp_path, kind="transmit", file_format="csv").write([rows])
     path = tmp_path / summary["files"][0]
     assert path.name == f"transmit_{MID}_20261124_0001.csv"
     raw = path.read_bytes()
@@ -205,18 +183,6 @@ def test_transmit_csv_is_rfc4180(tmp_path: Path) -> None:
     )
 
 
-def test_token_goes_into_line_1_only(tmp_path: Path) -> None:
-    summary = _writer(tmp_path).write(chunks(3, 3))
-    path = tmp_path / summary["files"][0]
-    line = render_for_upload(path, "abc.def")
-    assert json.loads(line + "]}")["authorizationToken"] == "Bearer abc.def"
-    assert line == fill_authorization_token(path.read_text().split("\n")[0], "Bearer abc.def")
-    uploaded = line + "\n" + path.read_text().split("\n", 1)[1]
-    assert len(json.loads(uploaded)["rows"]) == 3
-    with pytest.raises(ValueError, match="envelope"):
-        fill_authorization_token('{"a":1}', "x")
-
-
 class _Row(dict):
     """A dict that can be weakly referenced (and hashed by identity), to see which rows are alive."""
 
@@ -239,7 +205,7 @@ def test_writer_holds_one_chunk_at_a_time(tmp_path: Path) -> None:
             yield chunk
             del chunk  # the generator's own reference must not count against the writer
 
-    summary = _writer(tmp_path).write(gen())
+    summary = make_writer(tmp_path).write(gen())
     assert summary["written"] == 5_000
     assert max(alive_when_asked) <= 1  # at most the last row of the previous chunk
     assert len(alive) == 0
@@ -270,7 +236,7 @@ def test_memory_200k_rows_under_tracemalloc(tmp_path: Path) -> None:
     peaks = {}
     for n in (small, large):
         out = tmp_path / str(n)
-        peaks[n] = _peak(lambda n=n, out=out: _writer(out).write(chunks(n, size)))
+        peaks[n] = _peak(lambda n=n, out=out: make_writer(out).write(chunks(n, size)))
     whole = {n: _peak(lambda n=n: [r for c in chunks(n, size) for r in c]) for n in (small, large)}
     writer_growth = peaks[large] - peaks[small]
     whole_growth = whole[large] - whole[small]

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from flex_provider.merchant.generate import TEST_PANS
+from flex_provider.merchant.demo_rows import TEST_PANS
 
 REPO = Path(__file__).resolve().parents[2]
 

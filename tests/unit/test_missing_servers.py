@@ -1,8 +1,8 @@
 """
 A missing server fails a CI run and is a skip with its reason elsewhere (``tests/servers.py``).
 
-Each case runs pytest in a subprocess on a one-test file that asks for the real fixture, with the fixture
-pointed at something that is not there: a closed port for PostgreSQL and Redis, a path with no sshd.
+One pytest subprocess a mode (``CI=true`` or not) runs a one-test file a server, each asking for the real
+fixture pointed at something that is not there: a closed port for PostgreSQL and Redis, a path with no sshd.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ CASES = {
         "PostgreSQL not available at 127.0.0.1:{port}",
     ),
     "webhook-postgres": (
-        "def test_needs_postgres(webhook_pg_factory):\n    pass\n",
+        "def test_needs_webhook_postgres(webhook_pg_factory):\n    pass\n",
         lambda port: {"FLEX_TEST_PG_DSN": f"postgresql://postgres@127.0.0.1:{port}/postgres"},
         "PostgreSQL not reachable at postgresql://postgres@127.0.0.1:{port}/postgres",
     ),
@@ -50,38 +50,62 @@ CASES = {
 }
 
 
-def _run(tmp_path: Path, source: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    test_file = tmp_path / "test_needs_a_server.py"
-    test_file.write_text(source)
+def _run(tmp_path: Path, ci: bool) -> tuple[subprocess.CompletedProcess[str], dict[str, int]]:
+    """One pytest subprocess with one test a server, each pointed at nothing; returns its output and ports."""
+    ports = {server: _closed_port() for server in CASES}
+    env: dict[str, str] = {}
+    for server, (source, env_for, _reason) in CASES.items():
+        (tmp_path / f"test_needs_{server.replace('-', '_')}.py").write_text(source)
+        env.update(env_for(ports[server]))
     plugins = ["tests.fixtures.postgres", "tests.fixtures.webhooks", "tests.fixtures.sshd"]
-    args = [sys.executable, "-m", "pytest", str(test_file), "-rs", "-q", "-p", "no:cacheprovider",
+    args = [sys.executable, "-m", "pytest", str(tmp_path), "-v", "-rsfE", "-p", "no:cacheprovider",
             "--rootdir", str(tmp_path)]
     for plugin in plugins:
         args += ["-p", plugin]
     clean = {k: v for k, v in os.environ.items() if k not in ("CI", "PYTEST_ADDOPTS")}
-    return subprocess.run(args, cwd=tmp_path, env={**clean, "PYTHONPATH": str(REPO), **env},
-                          capture_output=True, text=True, timeout=120, check=False)
+    if ci:
+        env["CI"] = "true"
+    out = subprocess.run(args, cwd=tmp_path, env={**clean, "PYTHONPATH": str(REPO), **env},
+                         capture_output=True, text=True, timeout=120, check=False)
+    return out, ports
+
+
+@pytest.fixture(scope="module")
+def under_ci(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], dict[str, int]]:
+    return _run(tmp_path_factory.mktemp("ci"), ci=True)
+
+
+@pytest.fixture(scope="module")
+def elsewhere(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], dict[str, int]]:
+    return _run(tmp_path_factory.mktemp("local"), ci=False)
+
+
+def _status_of(text: str, server: str) -> str:
+    """The status word pytest ``-v`` printed for the one test of ``server``."""
+    name = f"test_needs_{server.replace('-', '_')}"
+    node = f"{name}.py::{name} "
+    for line in text.splitlines():
+        if line.startswith(node):
+            return line[len(node):].split()[0]
+    return ""
 
 
 @pytest.mark.parametrize("server", list(CASES))
-def test_missing_server_fails_under_ci(tmp_path: Path, server: str) -> None:
-    source, env_for, reason = CASES[server]
-    port = _closed_port()
-    out = _run(tmp_path, source, {**env_for(port), "CI": "true"})
+def test_missing_server_fails_under_ci(under_ci, server: str) -> None:
+    out, ports = under_ci
     text = out.stdout + out.stderr
     assert out.returncode == 1, text  # 1 = tests failed or errored (a skip-only run exits 0)
-    assert reason.format(port=port) in text, text
+    assert CASES[server][2].format(port=ports[server]) in text, text  # each port is its server's own
     assert "CI=true: a missing server fails the run" in text
-    assert "1 error" in text or "1 failed" in text, text  # fixture set-up error, or in-test failure
-    assert "skipped" not in text
+    assert _status_of(out.stdout, server) in ("ERROR", "FAILED"), text  # set-up error, or in-test failure
+    assert "SKIPPED" not in text, text
 
 
 @pytest.mark.parametrize("server", list(CASES))
-def test_missing_server_is_a_skip_with_its_reason_elsewhere(tmp_path: Path, server: str) -> None:
-    source, env_for, reason = CASES[server]
-    port = _closed_port()
-    out = _run(tmp_path, source, env_for(port))
+def test_missing_server_is_a_skip_with_its_reason_elsewhere(elsewhere, server: str) -> None:
+    out, ports = elsewhere
     text = out.stdout + out.stderr
     assert out.returncode == 0, text
-    assert "1 skipped" in text, text
-    assert reason.format(port=port) in text, text  # -rs prints the reason
+    assert _status_of(out.stdout, server) == "SKIPPED", text
+    assert f"{len(CASES)} skipped" in text, text
+    assert CASES[server][2].format(port=ports[server]) in text, text  # -rs prints the reason

@@ -14,7 +14,8 @@ import pytest
 from fastapi import FastAPI
 
 from flex_provider.models.webhooks import STATUS_RANK
-from flex_provider.sandbox.webhooks import WebhookSender, admin_router
+from flex_provider.sandbox.webhook_admin import admin_router
+from flex_provider.sandbox.webhooks import WebhookSender
 from flex_provider.webhooks.app import WebhookSettings, create_app
 from flex_provider.webhooks.store import WebhookStore
 from tests.fixtures.webhooks import ThreadServer

@@ -1,10 +1,8 @@
-"""``flex_provider.sandbox.schemas``: bodies read like ASP.NET reads them; errors answer in its problem shape."""
+"""``flex_provider.sandbox.schemas``: bodies read like ASP.NET reads them; errors come as its field map."""
 
 from __future__ import annotations
 
-import re
-
-from flex_provider.sandbox.schemas import EvaluateRequest, RefundRequest, TokenRequest, parse, problem
+from flex_provider.sandbox.schemas import EvaluateRequest, RefundRequest, TokenRequest, parse
 
 
 def test_keys_match_ignoring_case_and_underscores() -> None:
@@ -24,13 +22,3 @@ def test_validation_errors_use_pascal_case_paths_and_asp_net_messages() -> None:
     assert errors["PaymentMethod"] == ["The PaymentMethod field is required."]
     assert parse(RefundRequest, {})[1] == {"AmountToRefund": ["The AmountToRefund field is required."]}
     assert parse(TokenRequest, [1])[1] == {"$": ["The request body must be a JSON object."]}
-
-
-def test_problem_details_shape() -> None:
-    body = problem(400, {"OrderId": ["The OrderId field is required."]})
-    assert (body["title"], body["status"], body["type"]) == (
-        "One or more validation errors occurred.", 400, "https://tools.ietf.org/html/rfc9110#section-15.5")
-    assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-01", body["traceId"])
-    gone = problem(503, detail="down", trace_id="t")
-    assert gone == {"type": "https://tools.ietf.org/html/rfc9110#section-15.6", "title": "Service Unavailable",
-                    "status": 503, "detail": "down", "traceId": "t"}

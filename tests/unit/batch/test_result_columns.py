@@ -192,6 +192,8 @@ def test_result_events_column_wise_equal_the_row_path(
         parsed = list(model_rows)
     except MalformedOutboundFile:
         return
+    if any(r.amount is not None and not -(2**63) <= r.amount < 2**63 for r in parsed):
+        return  # the ledger refuses such a file (``read_model``); no 64-bit column holds it
     block = rows_to_block(parsed)
     got = [
         tuple(r[c] for c in RESULT_EVENT_COLUMNS)

@@ -6,16 +6,16 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, insert, select, text, update
+from sqlalchemy import select, text, update
 from typer.testing import CliRunner
 
 from flex_provider.ledger import FlexLedger, OrderEvent, order_state
 from flex_provider.ledger.__main__ import app
 from flex_provider.ledger.projection import project
 from flex_provider.ledger.replay import replay
-from flex_provider.merchant.schema import create_schema, orders
+from flex_provider.merchant.schema import orders
+from tests.unit.ledger.facts import PROJECT_SQL, merchant_db
 
-SQL = (Path(__file__).resolve().parents[2] / "dags" / "sql" / "project_orders.sql").read_text()
 T0 = datetime(2026, 11, 1, 6, tzinfo=timezone.utc)
 
 
@@ -34,16 +34,6 @@ def _facts(mid: str, day: date, oid: str, outcome: str) -> list[OrderEvent]:
     ]  # fmt: skip
 
 
-def _merchant(path: Path, ids: list[str]) -> Any:
-    engine = create_engine(f"sqlite:///{path}")
-    create_schema(engine)
-    with engine.begin() as conn:
-        for oid in ids:
-            conn.execute(insert(orders).values(order_id=oid, attempted_at="2026-11-01T05:00:00Z",
-                                               amount_cents=1999, currency="USD", status="DECLINED"))  # fmt: skip
-    return engine
-
-
 def _rows(engine: Any) -> list[tuple[Any, ...]]:
     """Every merchant row, all columns but ``updated_at`` (a repair stamps it)."""
     cols = [c for c in orders.c if c.name != "updated_at"]
@@ -56,8 +46,8 @@ def test_replay_repairs_and_a_second_replay_changes_nothing(
 ) -> None:
     d1, d2 = date(2026, 11, 1), date(2026, 11, 2)
     ledger.append_events(_facts(mid, d1, f"{mid}-a", "APPROVED") + _facts(mid, d2, f"{mid}-b", "EXPIRED"))
-    merchant = _merchant(tmp_path / "m.db", [f"{mid}-a", f"{mid}-b"])
-    project(ledger, merchant, SQL, mid=mid)
+    merchant = merchant_db(tmp_path / "m.db", [f"{mid}-a", f"{mid}-b"])
+    project(ledger, merchant, PROJECT_SQL, mid=mid)
     good = _rows(merchant)
     with merchant.connect() as conn:
         status, refunded = conn.execute(
@@ -73,10 +63,10 @@ def test_replay_repairs_and_a_second_replay_changes_nothing(
     with merchant.begin() as conn:
         conn.execute(update(orders).where(orders.c.order_id == f"{mid}-a").values(
             flex_confirmation_id=None, refunded_amount_cents=0))  # fmt: skip
-    first = replay(ledger, merchant, SQL, mid=mid, date_from=d1, date_to=d1)
+    first = replay(ledger, merchant, PROJECT_SQL, mid=mid, date_from=d1, date_to=d1)
     assert (first["orders"], first["changed"], first["updated"]) == (1, 0, 1)
     assert _rows(merchant) == good
-    again = replay(ledger, merchant, SQL, mid=mid, date_from=d1, date_to=d1)
+    again = replay(ledger, merchant, PROJECT_SQL, mid=mid, date_from=d1, date_to=d1)
     assert (again["orders"], again["changed"], again["updated"]) == (1, 0, 0)
     assert _rows(merchant) == good
     with ledger.engine.connect() as conn:

@@ -17,7 +17,7 @@ from flex_provider.batch.outbound import (
     validate_result_file,
 )
 from flex_provider.batch.writer import BatchWriter, iter_batch_rows
-from tests.batch.conftest import MID, chunks
+from tests.fixtures.batch import MID, chunks
 
 DAY = date(2026, 11, 24)
 

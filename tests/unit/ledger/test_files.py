@@ -1,4 +1,4 @@
-"""The ledger's batched record and mark (many files, one transaction) against the one-file path."""
+"""The file registry (flex_provider.ledger.files): one file or many in one transaction, never other content."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from flex_provider.batch.ledger import FlexLedger, LedgerConflictError
 from flex_provider.ledger.events import shipped_events
 from flex_provider.ledger.files import FileRecord, UploadMark
 from flex_provider.ledger.schema import EVENT_COLUMNS, order_events, utc
+from tests.unit.ledger.facts import ship
 
 DAY = date(2026, 11, 24)
 EXPIRY = datetime(2026, 12, 16, tzinfo=timezone.utc)
@@ -120,3 +121,55 @@ def test_batched_record_keeps_orders_another_file_holds(ledger: FlexLedger, mid:
     ledger.record_files([_record(mid, second, 2, sha="d")], _frame(second, _rows(second, 1, 2)))
     got = {r["order_id"]: r["file_name"] for r in ledger.rows_for_files([first, second])}
     assert got == {"o0": first, "o1": first, "o2": second}
+
+
+def test_record_file_and_rows_are_idempotent(ledger: FlexLedger, mid: str) -> None:
+    name = f"evaluate_{mid}_20261124_0001.json"
+    assert ledger.file_state(name) is None
+    ship(ledger, mid, name, 7, upload=False)
+    assert (
+        ledger.record_file(
+            name, business_date=DAY, kind="evaluate", mid=mid, rows=7, sha256="a" * 64, rows_sha256="b" * 64
+        )
+        == "written"
+    )
+    assert ledger.record_rows(name, [{"order_id": "o1", "sequence_number": 2}]) == 0
+    assert ledger.summary(DAY)["rows"]["evaluate"]["SHIPPED"] >= 7
+    # new content while only written: accepted, old rows dropped for re-recording
+    assert (
+        ledger.record_file(
+            name, business_date=DAY, kind="evaluate", mid=mid, rows=1, sha256="c" * 64, rows_sha256="d" * 64
+        )
+        == "written"
+    )
+    assert ledger.rows_for_orders(mid, "evaluate", ["o1"]) == {}
+    assert ledger.record_rows(name, [{"order_id": "o1", "sequence_number": 1}]) == 1
+    ledger.mark_uploaded(name, 123, "e" * 64)
+    info = ledger.file_info(name)
+    assert (info["state"], info["remote_size"], info["uploaded_sha256"]) == ("uploaded", 123, "e" * 64)
+    with pytest.raises(LedgerConflictError):
+        ledger.record_file(
+            name, business_date=DAY, kind="evaluate", mid=mid, rows=1, sha256="f" * 64, rows_sha256="d" * 64
+        )
+    ledger.mark_acknowledged(name)
+    ledger.mark_uploaded(name, 123, "e" * 64)  # a late re-upload record never moves it back
+    assert ledger.file_state(name) == "acknowledged"
+    with pytest.raises(KeyError):
+        ledger.mark_uploaded("nope.json", 1, None)
+
+
+def test_a_rerun_rebuilds_unshipped_files_and_numbers_new_ones_after_the_uploaded(
+    ledger: FlexLedger, mid: str
+) -> None:
+    uploaded, written = f"evaluate_{mid}_20261124_0001.json", f"evaluate_{mid}_20261124_0002.json"
+    ship(ledger, mid, uploaded, 2)
+    ship(ledger, mid, written, 2, start=2, upload=False)  # the run died before this upload
+    ship(ledger, mid, f"evaluate_{mid}_20261125_0007.json", 1, day=DAY + timedelta(days=1), start=9)
+    assert ledger.next_file_number(mid, "evaluate", DAY) == 2  # a written file's number is reused
+    assert ledger.next_file_number(mid, "transmit", DAY) == 1
+    assert ledger.already_shipped(mid, "evaluate", ["o2", "o3"]) == {"o2", "o3"}
+    assert ledger.discard_unshipped_files(mid, "evaluate", DAY) == [written]
+    assert ledger.file_info(written) is None
+    # its orders count as shipped no more (nobody uploaded them); the uploaded file's still do
+    assert ledger.already_shipped(mid, "evaluate", ["o0", "o1", "o2", "o3"]) == {"o0", "o1"}
+    assert ledger.discard_unshipped_files(mid, "evaluate", DAY) == []
