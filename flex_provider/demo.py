@@ -27,6 +27,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from flex_provider.money import format_major
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -154,16 +156,19 @@ def merchant_counts(merchant_db: Path) -> dict[str, Any]:
         )
         summary = db.execute(
             "SELECT COALESCE(SUM(declines_sent),0), COALESCE(SUM(rescued_count),0), "
-            "COALESCE(SUM(rescued_amount_cents),0), COALESCE(SUM(expired_count),0), COALESCE(SUM(pending),0) "
-            "FROM flex_recovery_summary"
+            "COALESCE(SUM(expired_count),0), COALESCE(SUM(pending),0) FROM flex_recovery_summary"
         ).fetchone()
-    sent, rescued, amount, expired, pending = summary
+        amounts = db.execute(
+            "SELECT currency, SUM(rescued_amount_cents) FROM flex_recovery_summary GROUP BY currency "
+            "HAVING SUM(rescued_amount_cents) > 0 ORDER BY currency"
+        ).fetchall()
+    sent, rescued, expired, pending = summary
     return {
         "orders_by_status": status,
         "rejected_by_reason": rejects,
         "shipped": sent,
         "approved": rescued,
-        "recovered_amount_cents": amount,
+        "recovered_minor": {str(cur): int(minor) for cur, minor in amounts},
         "expired": expired,
         "pending": pending,
         "recovery_rate": round(rescued / (rescued + expired), 4) if rescued + expired else None,
@@ -253,7 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  approved (rescued)  {counts['approved']}")
         print(f"  expired             {counts['expired']}")
         print(f"  still pending       {counts['pending']}")
-        print(f"  recovered amount    {counts['recovered_amount_cents'] / 100:,.2f} USD")
+        recovered = ", ".join(f"{format_major(m, c)} {c}" for c, m in counts["recovered_minor"].items())
+        print(f"  recovered amount    {recovered or '0'}")
         rate = counts["recovery_rate"]
         print(f"  recovery rate       {rate:.1%}" if rate is not None else "  recovery rate       n/a")
         print(f"  merchant orders     {counts['orders_by_status']}")

@@ -151,27 +151,33 @@ class ReconcileOrdersOperator(BaseOperator):
         return out
 
 
-def recovery_totals(engine: Any) -> dict[str, Any]:
-    """Totals over ``flex_recovery_summary`` (all dates and currencies), for logs and XCom."""
-    from sqlalchemy import text
+_COUNTS = ("declines_sent", "rejected", "pending", "rescued_count", "expired_count", "cancelled_count",
+           "refunded_count")  # fmt: skip
 
+
+def recovery_totals(engine: Any) -> dict[str, Any]:
+    """
+    Totals over ``flex_recovery_summary`` (all dates), for logs and XCom. Amounts are never added across
+    currencies: ``rescued_amount_minor`` maps each currency to its rescued minor units.
+    """
+    from sqlalchemy import column, func, select, table
+
+    summary = table("flex_recovery_summary", *(column(c) for c in (*_COUNTS, "currency", "rescued_amount_cents")))
     with engine.connect() as conn:
-        row = conn.execute(
-            text(
-                "SELECT COALESCE(SUM(declines_sent),0), COALESCE(SUM(rejected),0), COALESCE(SUM(pending),0), "
-                "COALESCE(SUM(rescued_count),0), COALESCE(SUM(rescued_amount_cents),0), "
-                "COALESCE(SUM(expired_count),0), COALESCE(SUM(cancelled_count),0), "
-                "COALESCE(SUM(refunded_count),0) FROM flex_recovery_summary"
-            )
-        ).one()
-    sent, rejected, pending, rescued, amount, expired, cancelled, refunded = (int(v) for v in row)
+        counts = conn.execute(select(*(func.coalesce(func.sum(summary.c[c]), 0) for c in _COUNTS))).one()
+        amounts = conn.execute(
+            select(summary.c.currency, func.coalesce(func.sum(summary.c.rescued_amount_cents), 0))
+            .group_by(summary.c.currency)
+            .order_by(summary.c.currency)
+        ).all()
+    sent, rejected, pending, rescued, expired, cancelled, refunded = (int(v) for v in counts)
     settled = rescued + expired
     return {
         "declines_sent": sent,
         "rejected": rejected,
         "pending": pending,
         "rescued": rescued,
-        "rescued_amount_cents": amount,
+        "rescued_amount_minor": {str(cur): int(amount) for cur, amount in amounts if int(amount)},
         "expired": expired,
         "cancelled": cancelled,
         "refunded": refunded,

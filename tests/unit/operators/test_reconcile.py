@@ -49,15 +49,19 @@ def test_no_webhook_table_is_nothing_to_read(tmp_path: Path, monkeypatch: pytest
         ledger.engine.dispose()
 
 
-def test_recovery_totals_sum_every_day_and_rate_rescues_over_settled(tmp_path: Path) -> None:
+def test_recovery_totals_sum_every_day_and_never_add_amounts_across_currencies(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'merchant.db'}")
     cols = ["declines_sent", "rejected", "pending", "rescued_count", "rescued_amount_cents", "expired_count",
             "cancelled_count", "refunded_count"]  # fmt: skip
     with engine.begin() as conn:
-        conn.execute(text(f"CREATE TABLE flex_recovery_summary (day TEXT, {', '.join(c + ' INTEGER' for c in cols)})"))
-        conn.execute(text("INSERT INTO flex_recovery_summary VALUES ('2026-11-24', 10, 1, 2, 3, 5997, 4, 0, 1), "
-                          "('2026-11-25', 5, 0, 1, 1, 1999, 2, 1, 0)"))  # fmt: skip
+        conn.execute(text(f"CREATE TABLE flex_recovery_summary (day TEXT, currency TEXT, "
+                          f"{', '.join(c + ' INTEGER' for c in cols)})"))  # fmt: skip
+        conn.execute(text("INSERT INTO flex_recovery_summary VALUES ('2026-11-24', 'USD', 10, 1, 2, 3, 5997, 4, 0, 1), "
+                          "('2026-11-25', 'USD', 5, 0, 1, 1, 1999, 2, 1, 0), "
+                          "('2026-11-25', 'JPY', 2, 0, 0, 1, 1500, 0, 0, 0), "
+                          "('2026-11-25', 'KWD', 1, 0, 1, 0, 0, 0, 0, 0)"))  # fmt: skip
     totals = recovery_totals(engine)
-    assert totals == {"declines_sent": 15, "rejected": 1, "pending": 3, "rescued": 4, "rescued_amount_cents": 7996,
-                      "expired": 6, "cancelled": 1, "refunded": 1, "recovery_rate": 0.4}  # fmt: skip
+    assert totals == {"declines_sent": 18, "rejected": 1, "pending": 4, "rescued": 5,
+                      "rescued_amount_minor": {"JPY": 1500, "USD": 7996},
+                      "expired": 6, "cancelled": 1, "refunded": 1, "recovery_rate": round(5 / 11, 4)}  # fmt: skip
     engine.dispose()
