@@ -12,23 +12,16 @@ from flex_provider.batch.shipment import ShipmentError, plan_shipment
 from flex_provider.digest import sha256_file
 from flex_provider.ledger import FlexLedger
 from flex_provider.models.batch import AckFile
-from tests.fixtures.batch import MID, source_row
+from tests.fixtures.batch import source_row
 
 DAY = date(2026, 11, 24)
 
 
 @pytest.fixture
-def ledger(tmp_path: Path):
-    led = FlexLedger.from_url(f"sqlite:///{tmp_path / 'ledger.db'}")
-    yield led
-    led.engine.dispose()
-
-
-@pytest.fixture
-def day(ledger, tmp_path: Path) -> dict:
+def day(ledger, mid: str, tmp_path: Path) -> dict:
     """Three files of ten rows written for DAY, nothing shipped."""
     rows = [source_row(i) for i in range(30)]
-    return write_day_files([rows], ledger=ledger, kind="evaluate", mid=MID, business_date=DAY,
+    return write_day_files([rows], ledger=ledger, kind="evaluate", mid=mid, business_date=DAY,
                            out_dir=tmp_path / "out", rows_per_file=10)
 
 
@@ -36,13 +29,13 @@ def _uploaded(ledger: FlexLedger, path: Path) -> None:
     ledger.mark_uploaded(path.name, path.stat().st_size, sha256_file(path))
 
 
-def _reject(ledger: FlexLedger, name: str) -> None:
-    ledger.apply_ack(AckFile(file_type="ack", inbound_file=name, mid=MID, status="REJECTED", row_count=10,
+def _reject(ledger: FlexLedger, mid: str, name: str) -> None:
+    ledger.apply_ack(AckFile(file_type="ack", inbound_file=name, mid=mid, status="REJECTED", row_count=10,
                              accepted=0, rejected=10, received_at_utc=datetime(2026, 11, 24, 7, tzinfo=timezone.utc),
                              file_errors=["authorization token expired"]))
 
 
-def test_new_files_are_planned_in_order_and_recorded_only_when_their_turn_comes(ledger, day) -> None:
+def test_new_files_are_planned_in_order_and_recorded_only_when_their_turn_comes(ledger, mid: str, day) -> None:
     shipment = plan_shipment(day["manifest"], ledger)
     assert [p.name for p in shipment.plans] == day["files"]
     assert [p.rows for p in shipment.plans] == [10, 10, 10]
@@ -55,7 +48,7 @@ def test_new_files_are_planned_in_order_and_recorded_only_when_their_turn_comes(
     assert [r["order_id"] for r in recorded] == [source_row(i)["order_id"] for i in range(10)]
 
 
-def test_uploaded_files_are_skipped_so_a_rerun_ships_nothing_twice(ledger, day) -> None:
+def test_uploaded_files_are_skipped_so_a_rerun_ships_nothing_twice(ledger, mid: str, day) -> None:
     plans = plan_shipment(day["manifest"], ledger).plans
     for plan in plans[:2]:
         assert plan.record is not None and plan.record()  # noqa: PT018
@@ -65,7 +58,7 @@ def test_uploaded_files_are_skipped_so_a_rerun_ships_nothing_twice(ledger, day) 
     assert [p.name for p in again.plans] == day["files"][2:]
 
 
-def test_record_says_no_upload_when_a_concurrent_run_uploaded_the_file_meanwhile(ledger, day) -> None:
+def test_record_says_no_upload_when_a_concurrent_run_uploaded_the_file_meanwhile(ledger, mid: str, day) -> None:
     mine = plan_shipment(day["manifest"], ledger).plans[0]
     theirs = plan_shipment(day["manifest"], ledger).plans[0]
     assert theirs.record is not None and theirs.record()  # noqa: PT018
@@ -73,11 +66,11 @@ def test_record_says_no_upload_when_a_concurrent_run_uploaded_the_file_meanwhile
     assert mine.record is not None and mine.record() is False  # noqa: PT018
 
 
-def test_a_file_flex_rejected_is_sent_again_byte_for_byte(ledger, day) -> None:
+def test_a_file_flex_rejected_is_sent_again_byte_for_byte(ledger, mid: str, day) -> None:
     first = plan_shipment(day["manifest"], ledger).plans[0]
     assert first.record is not None and first.record()  # noqa: PT018
     _uploaded(ledger, first.path)
-    _reject(ledger, first.name)
+    _reject(ledger, mid, first.name)
     again = plan_shipment(day["manifest"], ledger)
     resend = next(p for p in again.plans if p.name == first.name)
     assert resend.resend and resend.record is None  # noqa: PT018  (already recorded: no second record)
@@ -85,36 +78,36 @@ def test_a_file_flex_rejected_is_sent_again_byte_for_byte(ledger, day) -> None:
     assert again.rejections == {first.name: "authorization token expired"}
 
 
-def test_a_rejected_file_whose_bytes_changed_is_refused(ledger, day) -> None:
+def test_a_rejected_file_whose_bytes_changed_is_refused(ledger, mid: str, day) -> None:
     first = plan_shipment(day["manifest"], ledger).plans[0]
     assert first.record is not None and first.record()  # noqa: PT018
     _uploaded(ledger, first.path)
-    _reject(ledger, first.name)
+    _reject(ledger, mid, first.name)
     first.path.write_bytes(first.path.read_bytes() + b"\n")
     with pytest.raises(ShipmentError, match="differs from the file recorded"):
         plan_shipment(day["manifest"], ledger)
 
 
-def test_a_file_neither_in_the_manifest_nor_rejected_is_refused(ledger, day) -> None:
+def test_a_file_neither_in_the_manifest_nor_rejected_is_refused(ledger, mid: str, day) -> None:
     with pytest.raises(ShipmentError, match="neither in"):
         plan_shipment(day["manifest"], ledger, files=["evaluate_nobody_20261124_0099.json"])
 
 
-def test_record_shipment_appends_shipped_and_local_reject_facts_once(ledger, tmp_path: Path) -> None:
+def test_record_shipment_appends_shipped_and_local_reject_facts_once(ledger, mid: str, tmp_path: Path) -> None:
     from flex_provider.batch.shipment import record_shipment
 
     rows = [source_row(i) for i in range(12)]
     rows[3] = source_row(3, currency="usd")  # rejected locally: invalid_currency
-    day = write_day_files([rows], ledger=ledger, kind="evaluate", mid=MID, business_date=DAY,
+    day = write_day_files([rows], ledger=ledger, kind="evaluate", mid=mid, business_date=DAY,
                           out_dir=tmp_path / "out", rows_per_file=10)
     for plan in plan_shipment(day["manifest"], ledger).plans:
         assert plan.record is not None and plan.record()  # noqa: PT018
         _uploaded(ledger, plan.path)
     first = record_shipment(day["manifest"], ledger)
     assert first["files"] == 2 and first["reject_events"] == 1  # noqa: PT018
-    state = ledger.order_state(MID, source_row(3)["order_id"])
+    state = ledger.order_state(mid, source_row(3)["order_id"])
     assert state["status"] == "LOCAL_REJECTED" and state["local_reason"] == "invalid_currency"  # noqa: PT018
-    shipped = ledger.order_state(MID, source_row(11)["order_id"])
+    shipped = ledger.order_state(mid, source_row(11)["order_id"])
     assert shipped["status"] == "SHIPPED" and shipped["batch_file"] == day["files"][1]  # noqa: PT018
     again = record_shipment(day["manifest"], ledger)
     assert again["shipped_events"] == 0 and again["reject_events"] == 0  # noqa: PT018
