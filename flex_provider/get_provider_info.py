@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flex_provider import __version__
+from flex_provider.conn_ids import FLEX_CONN_ID, LEDGER_CONN_ID, MERCHANT_CONN_ID
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -105,23 +106,23 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "SQL connection of the merchant database the Flex UI page reads.",
                         "version_added": "0.1.0",
                         "type": "string",
-                        "example": "flex_merchant_db",
-                        "default": "flex_merchant_db",
+                        "example": MERCHANT_CONN_ID,
+                        "default": MERCHANT_CONN_ID,
                     },
                     "ledger_conn_id": {
                         "description": "SQL connection of the ledger: the webhook receiver stores events there, the UI page "
                         "reads it. Unset: the receiver needs webhook_db_url.",
                         "version_added": "0.1.0",
                         "type": "string",
-                        "example": "flex_ledger_db",
+                        "example": LEDGER_CONN_ID,
                         "default": None,
                     },
                     "webhook_conn_id": {
                         "description": "Flex connection whose webhook_secret extra verifies webhook signatures.",
                         "version_added": "0.1.0",
                         "type": "string",
-                        "example": "flex_default",
-                        "default": "flex_default",
+                        "example": FLEX_CONN_ID,
+                        "default": FLEX_CONN_ID,
                     },
                     "webhook_db_url": {
                         "description": "SQLAlchemy URL of the webhook event store, instead of ledger_conn_id.",

@@ -30,6 +30,7 @@ from airflow.providers.common.compat.connection import get_async_connection
 from airflow.providers.sftp.hooks.sftp import SFTPHook, SFTPHookAsync
 from paramiko import SFTPClient
 
+from flex_provider.conn_ids import SFTP_CONN_ID
 from flex_provider.exceptions import FlexHostKeyMismatchError
 from flex_provider.hooks.sftp_upload import UploadResult
 
@@ -100,7 +101,7 @@ class FlexSftpHook(SFTPHook):
     :param outbound_dir: overrides the connection's ``outbound_dir`` (default ``outbound``).
     """
 
-    default_conn_name = "flex_sftp_default"
+    default_conn_name = SFTP_CONN_ID
     hook_name = "Flex SFTP"
 
     def __init__(
@@ -274,7 +275,7 @@ class FlexSftpAsyncHook(SFTPHookAsync):
     :param outbound_dir: overrides the connection's ``outbound_dir`` (default ``outbound``).
     """
 
-    default_conn_name = "flex_sftp_default"
+    default_conn_name = SFTP_CONN_ID
     hook_name = "Flex SFTP"
 
     def __init__(

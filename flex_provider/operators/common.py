@@ -1,7 +1,6 @@
 """
-What the batch operators share: default connection ids and small parsers.
-
-One place for each: the DAGs, operators and tests import these instead of spelling them again.
+What the batch operators share: the default connection ids (from :mod:`flex_provider.conn_ids`) and
+small parsers.
 """
 
 from __future__ import annotations
@@ -12,10 +11,17 @@ from pathlib import Path
 
 from airflow.sdk.exceptions import AirflowFailException
 
-MERCHANT_CONN_ID = "flex_merchant_db"
-LEDGER_CONN_ID = "flex_ledger_db"
-FLEX_CONN_ID = "flex_default"
-SFTP_CONN_ID = "flex_sftp_default"
+from flex_provider.conn_ids import FLEX_CONN_ID, LEDGER_CONN_ID, MERCHANT_CONN_ID, SFTP_CONN_ID
+
+__all__ = [
+    "FLEX_CONN_ID",
+    "LEDGER_CONN_ID",
+    "MERCHANT_CONN_ID",
+    "SFTP_CONN_ID",
+    "as_date",
+    "read_sql",
+    "resolve_mid",
+]
 
 
 def as_date(value: date | str) -> date:

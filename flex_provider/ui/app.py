@@ -21,6 +21,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from flex_provider.conn_ids import FLEX_CONN_ID, LEDGER_CONN_ID, MERCHANT_CONN_ID
 from flex_provider.ui.data import FlexViewSources, load_overview
 from flex_provider.ui.page import render
 
@@ -119,13 +120,13 @@ def sources_from_airflow() -> FlexViewSources:
         except Exception:  # noqa: BLE001 - a missing connection is shown on the page, not raised
             return None
 
-    merchant = engine_for(conf.get("flex", "merchant_conn_id", fallback="flex_merchant_db"))
-    ledger_engine = engine_for(conf.get("flex", "ledger_conn_id", fallback="flex_ledger_db") or "flex_ledger_db")
+    merchant = engine_for(conf.get("flex", "merchant_conn_id", fallback=MERCHANT_CONN_ID))
+    ledger_engine = engine_for(conf.get("flex", "ledger_conn_id", fallback=LEDGER_CONN_ID) or LEDGER_CONN_ID)
     webhook_url = conf.get("flex", "webhook_db_url", fallback=None) or None
     events_engine = make_engine(webhook_url) if webhook_url else ledger_engine
     mid = None
     try:
-        flex = get_airflow_connection(conf.get("flex", "webhook_conn_id", fallback="flex_default"))
+        flex = get_airflow_connection(conf.get("flex", "webhook_conn_id", fallback=FLEX_CONN_ID))
         mid = (flex.extra_dejson or {}).get("mid")
     except Exception:  # noqa: BLE001
         mid = None

@@ -14,6 +14,7 @@ from tenacity import (
     stop_after_attempt,
 )
 
+from flex_provider.conn_ids import FLEX_CONN_ID
 from flex_provider.exceptions import FlexError
 from flex_provider.hooks.api.call import Call
 from flex_provider.hooks.api.errors import business_error, error_from_response
@@ -27,7 +28,7 @@ class FlexApiBase(BaseHook):
     """Settings, operation descriptions and policy shared by the sync and async hooks."""
 
     conn_name_attr = "flex_conn_id"
-    default_conn_name = "flex_default"
+    default_conn_name = FLEX_CONN_ID
     conn_type = "flex"
     hook_name = "Flex"
 
