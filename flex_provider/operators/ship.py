@@ -10,7 +10,7 @@ from airflow.sdk import conf
 from airflow.sdk.exceptions import AirflowFailException
 
 from flex_provider.operators.common import FLEX_CONN_ID, LEDGER_CONN_ID, SFTP_CONN_ID, resolve_mid
-from flex_provider.operators.extract import WriteBatchOperator, _unset
+from flex_provider.operators.extract import WriteBatchOperator, _truthy, _unset
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -52,6 +52,9 @@ class ShipBatchOperator(WriteBatchOperator):
     :param transform_token: test hook: called with the bearer token before it goes into line 1.
     :param channels: SFTP channels (uploads in flight) on the one SSH connection.
     :param sql: one task: the extract's query (see ``WriteBatchOperator``); None with ``manifest``.
+    :param dry_run: upload and record nothing (templated): one task, the files are written and the
+        summary says what would go; with a manifest, the summary lists the files that would be uploaded
+        (``would_upload``).
     """
 
     template_fields: Sequence[str] = (
@@ -78,6 +81,8 @@ class ShipBatchOperator(WriteBatchOperator):
     ) -> None:
         if (manifest is None) == (sql is None):
             raise ValueError("ShipBatchOperator takes a manifest, or sql (the extract's query)")
+        if kwargs.get("ship_groups") is not None:
+            raise ValueError("ShipBatchOperator maps no tasks: give ship_groups to WriteBatchOperator")
         kwargs.setdefault("multiple_outputs", False)  # one summary, not the extract's XCom keys
         super().__init__(sql=sql or "", ledger_conn_id=ledger_conn_id, flex_conn_id=flex_conn_id, **kwargs)
         self.sql = sql  # type: ignore[assignment]
@@ -88,9 +93,34 @@ class ShipBatchOperator(WriteBatchOperator):
         self.channels = channels
 
     def execute(self, context: Context) -> dict[str, Any]:
+        if _truthy(self.dry_run):
+            return self._dry_run(context)
         if self.sql is not None:
             return self._ship_query(context)
         return self._ship_manifest()
+
+    def _dry_run(self, context: Context) -> dict[str, Any]:
+        """What a ship would do, with nothing uploaded or recorded (files are written in one-task mode)."""
+        from flex_provider.batch.ledger import FlexLedger
+
+        ledger = FlexLedger(self.ledger_conn_id)
+        if self.sql is None:
+            from flex_provider.batch.shipment import plan_shipment
+
+            shipment = plan_shipment(str(self.manifest), ledger, self.files)
+            summary: dict[str, Any] = {
+                "business_date": shipment.manifest.business_date.isoformat(),
+                "kind": shipment.manifest.kind,
+                "would_upload": [p.name for p in shipment.plans],
+                "skipped": shipment.skipped,
+            }
+        else:
+            summary = super().execute(context)  # the extract step's own dry run: files, no ledger record
+            summary["would_upload"] = [*summary["files"], *summary["resend"]]
+        summary.setdefault("skipped", [])
+        summary.update(uploaded=[], resent=[], rows=0, dry_run=True)
+        self.log.info("Dry run: nothing uploaded or recorded; would upload %s", summary["would_upload"])
+        return summary
 
     def _fresh_token(self) -> str:
         """A bearer token fetched now, never a cached one (Flex checks line 1 when it picks the file up)."""
