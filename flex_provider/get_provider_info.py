@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flex_provider import __version__
-from flex_provider.conn_ids import FLEX_CONN_ID, LEDGER_CONN_ID, MERCHANT_CONN_ID
+from flex_provider import FLEX_CONN_ID, LEDGER_CONN_ID, MERCHANT_CONN_ID, __version__
 
 
 def get_provider_info() -> dict[str, Any]:

@@ -30,7 +30,7 @@ from airflow.providers.common.compat.connection import get_async_connection
 from airflow.providers.sftp.hooks.sftp import SFTPHook, SFTPHookAsync
 from paramiko import SFTPClient
 
-from flex_provider.conn_ids import SFTP_CONN_ID
+from flex_provider import SFTP_CONN_ID
 from flex_provider.exceptions import FlexHostKeyMismatchError
 from flex_provider.hooks.sftp_upload import UploadResult
 

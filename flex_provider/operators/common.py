@@ -1,5 +1,5 @@
 """
-What the batch operators share: the default connection ids (from :mod:`flex_provider.conn_ids`) and
+What the batch operators share: the default connection ids (defined in :mod:`flex_provider`) and
 small parsers.
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from flex_provider.conn_ids import FLEX_CONN_ID, LEDGER_CONN_ID, MERCHANT_CONN_ID, SFTP_CONN_ID
+from flex_provider import FLEX_CONN_ID, LEDGER_CONN_ID, MERCHANT_CONN_ID, SFTP_CONN_ID
 
 __all__ = [
     "FLEX_CONN_ID",

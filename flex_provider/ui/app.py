@@ -21,7 +21,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from flex_provider.conn_ids import FLEX_CONN_ID, LEDGER_CONN_ID, MERCHANT_CONN_ID
+from flex_provider import FLEX_CONN_ID, LEDGER_CONN_ID, MERCHANT_CONN_ID
 from flex_provider.ui.data import FlexViewSources, load_overview
 from flex_provider.ui.page import render
 

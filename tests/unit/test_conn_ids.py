@@ -1,10 +1,10 @@
-"""``flex_provider.conn_ids``: every default connection id of the provider comes from that one module."""
+"""The default connection ids (``flex_provider.FLEX_CONN_ID`` ...): defined once, used by hooks, operators, config."""
 
 from __future__ import annotations
 
 import inspect
 
-from flex_provider import conn_ids
+import flex_provider
 from flex_provider.get_provider_info import get_provider_info
 from flex_provider.hooks.api import FlexApiAsyncHook, FlexApiHook
 from flex_provider.hooks.sftp import FlexSftpHook
@@ -25,7 +25,7 @@ def _default(cls: type, arg: str) -> object:
 
 
 def test_the_ids_are_the_documented_names() -> None:
-    assert {n: getattr(conn_ids, n) for n in conn_ids.__all__} == EXPECTED
+    assert {n: getattr(flex_provider, n) for n in flex_provider.__all__ if n != "__version__"} == EXPECTED
 
 
 def test_hooks_operators_and_config_use_the_same_ids() -> None:

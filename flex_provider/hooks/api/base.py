@@ -14,7 +14,7 @@ from tenacity import (
     stop_after_attempt,
 )
 
-from flex_provider.conn_ids import FLEX_CONN_ID
+from flex_provider import FLEX_CONN_ID
 from flex_provider.exceptions import FlexError
 from flex_provider.hooks.api.call import Call
 from flex_provider.hooks.api.errors import business_error, error_from_response
