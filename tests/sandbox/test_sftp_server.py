@@ -458,7 +458,9 @@ def _end_to_end(sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert osk
     assert ack["rows"][1]["status"] == "REJECTED"
     assert any(e["field"] and "amount" in e["field"].lower() for e in ack["rows"][1]["errors"])
-    assert (root / "archive" / name).exists()
+    # The sandbox writes the ack first, then archives the inbound file: wait for the move (bounded).
+    assert _wait_for(lambda: True if (root / "archive" / name).exists() else None)
+    assert not (root / "inbound" / name).exists()
     assert hook.list_directory("outbound")  # visible over SFTP too
     hook.close_conn()
 
