@@ -42,18 +42,30 @@ def _raw_cursor(conn: Connection) -> Any | None:
 
 
 def copy_chunks(
-    conn: Connection, table: str, columns: Sequence[str], chunks: Iterable[bytes], *, csv: bool = True
+    conn: Connection,
+    table: str,
+    columns: Sequence[str],
+    chunks: Iterable[bytes],
+    *,
+    csv: bool = True,
+    prefetch: int = 0,
 ) -> bool:
     """
     ``COPY table (columns) FROM STDIN`` of byte chunks (CSV without header, an empty field NULL; or
     ``csv=False``: text format). False (nothing consumed) without COPY.
 
     An exception raised while producing a chunk (a malformed input row) is re-raised as itself, not
-    as the driver's wrapper around it.
+    as the driver's wrapper around it. ``prefetch``: build that many chunks ahead in a thread, so the
+    Python work of the next chunk overlaps the server storing this one (for producers that touch no
+    database connection).
     """
     cur = _raw_cursor(conn)
     if cur is None:
         return False
+    if prefetch:
+        from flex_provider.prefetch import prefetched
+
+        chunks = prefetched(chunks, prefetch, name="flex-copy")
     sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN" + (" (FORMAT csv)" if csv else "")
     try:
         if hasattr(cur, "copy"):  # psycopg 3

@@ -235,7 +235,9 @@ def process_outbound_files(
 
                 # One pass, one transaction: a malformed row raises mid-file and rolls it all back.
                 header, blocks = iter_result_blocks(path)
-                counts = ledger.apply_result_blocks(blocks, mid=header.mid, file_name=name)
+                counts = ledger.apply_result_blocks(
+                    blocks, mid=header.mid, file_name=name, reread=lambda p=path: iter_result_blocks(p)[1]
+                )
                 summary["result_rows"] += counts["received"]
                 for key in ("applied", "ignored", "unknown"):
                     summary["results"][key] += counts[key]

@@ -10,8 +10,6 @@ through a server-side cursor, its rows turned into Arrow a chunk at a time. Bind
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime
 from typing import Any
@@ -19,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 from sqlalchemy import Engine, text
 
-_DONE = object()
+from flex_provider.prefetch import prefetched
 
 
 def _literal_sql(engine: Engine, sql: str, parameters: Mapping[str, Any]) -> str:
@@ -67,48 +65,6 @@ def _sqlalchemy_batches(engine: Engine, sql: str, chunk_rows: int) -> Iterator[p
             yield pa.table(arrays)
 
 
-def _prefetched(batches: Iterator[Any], depth: int = 2) -> Iterator[Any]:
-    """Read ``batches`` in a thread, ``depth`` ahead: the database sends the next rows while we check these."""
-    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def hand_over(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def pump() -> None:
-        try:
-            for item in batches:
-                if not hand_over(item):
-                    return
-            hand_over(_DONE)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            hand_over(exc)
-        finally:
-            close = getattr(batches, "close", None)
-            if close is not None:
-                close()  # the driver's connection, also when the consumer stopped early
-
-    thread = threading.Thread(target=pump, name="flex-extract", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=30)
-
-
 def arrow_chunks(
     engine: Engine,
     sql: str,
@@ -129,7 +85,7 @@ def arrow_chunks(
         source = _sqlalchemy_batches(engine, rendered, chunk_rows)
     pending: list[Any] = []
     rows = seen = 0
-    for batch in _prefetched(source):
+    for batch in prefetched(source, name="flex-extract"):
         if limit is not None and seen + batch.num_rows > limit:
             batch = batch.slice(0, limit - seen)
         pending.append(batch)

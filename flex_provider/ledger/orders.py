@@ -224,32 +224,55 @@ class OrderBook(FileRegistry):
             "unknown": unknown,
         }
 
-    def apply_result_blocks(self, blocks: Iterable[Any], *, mid: str, file_name: str) -> dict[str, int]:
+    def apply_result_blocks(
+        self,
+        blocks: Iterable[Any],
+        *,
+        mid: str,
+        file_name: str,
+        reread: Callable[[], Iterable[Any]] | None = None,
+    ) -> dict[str, int]:
         """
         :meth:`apply_results` for a result file read column-wise
-        (:func:`flex_provider.batch.result_columns.iter_result_blocks`): the same events, staged a block at
-        a time (CSV COPY on PostgreSQL, streamed whatever the driver; ``executemany`` on SQLite).
+        (:func:`flex_provider.batch.result_columns.iter_result_blocks`): the same events, a block at a time.
         A block that raises (a malformed row) rolls the whole file back.
+
+        On PostgreSQL a file none of whose rows is stored yet (checked under the append lock; a file's
+        rows are stored in one transaction, so its first key says) is COPied straight into
+        ``flex_order_events``: its keys ``<file>:<row index>`` are distinct, and the unique key still
+        guards. Otherwise (SQLite, a file seen before) the events are staged (CSV COPY or
+        ``executemany``) and only the new ones inserted. ``reread`` gives the blocks again when the
+        straight COPY meets a stored key after all (then staged); without it that raises.
         """
         received = [0]
 
-        def tables() -> Iterator[Any]:
-            for block in blocks:
+        def tables(source: Iterable[Any]) -> Iterator[Any]:
+            for block in source:
                 yield result_event_table(str(mid), block, file_name, received[0] + 1)
                 received[0] += block.num_rows
 
         def stage(conn: Connection) -> int:
-            if copy_chunks(conn, staging_events.name, RESULT_EVENT_COLUMNS, _csv_chunks(tables())):
+            if copy_chunks(conn, staging_events.name, RESULT_EVENT_COLUMNS, _csv_chunks(tables(blocks))):
                 return received[0]
             staged = 0
-            for table in tables():
+            for table in tables(blocks):
                 if table.num_rows:
                     conn.execute(staging_events.insert(), table.to_pylist())
                 staged += table.num_rows
             return staged
 
         with self._begin() as conn:
-            _, folded = self._append_in(conn, None, count_unknown=True, stage=stage)
+            folded = None
+            if conn.dialect.name == "postgresql" and len(file_name) + 12 <= 255:
+                try:
+                    with conn.begin_nested():
+                        folded = _copy_new_file(conn, str(mid), file_name, lambda: tables(blocks))
+                except Exception as exc:
+                    if reread is None or not _is_unique_violation(exc):
+                        raise
+                    received[0], blocks = 0, reread()
+            if folded is None:
+                _, folded = self._append_in(conn, None, count_unknown=True, stage=stage)
         applied, unknown = folded["changed_known"], folded.get("unknown_rows", 0)
         return {
             "received": received[0],
@@ -257,6 +280,46 @@ class OrderBook(FileRegistry):
             "ignored": received[0] - applied - unknown,
             "unknown": unknown,
         }
+
+
+def _copy_new_file(
+    conn: Connection, mid: str, file_name: str, tables: Callable[[], Iterable[Any]]
+) -> dict[str, int] | None:
+    """
+    COPY a result file's events straight into ``flex_order_events`` and fold them; None (nothing
+    consumed) when a row of the file is stored already or the driver has no COPY.
+    """
+    before = begin_append(conn)
+    stored = conn.execute(
+        select(order_events.c.id).where(
+            order_events.c.mid == mid, order_events.c.kind == "result", order_events.c.event_key == f"{file_name}:1"
+        )
+    ).first()
+    if stored is not None:
+        return None
+    columns = (*RESULT_EVENT_COLUMNS, "recorded_at")
+    chunks = _csv_chunks(tables(), recorded_at=now())
+    if not copy_chunks(conn, order_events.name, columns, chunks, prefetch=2):
+        return None
+    counts = fold(conn, after_id=before)
+    counts["unknown_rows"] = int(
+        conn.execute(
+            text(
+                "SELECT COUNT(*) FROM flex_order_events e WHERE e.id > :before AND NOT EXISTS (SELECT 1 FROM "
+                "flex_order_state s WHERE s.mid = e.mid AND s.order_id = e.order_id AND s.sent_at IS NOT NULL)"
+            ),
+            {"before": before},
+        ).scalar_one()
+    )
+    return counts
+
+
+def _is_unique_violation(exc: BaseException) -> bool:
+    """A unique-key violation, raised by either PostgreSQL driver, bare or wrapped by SQLAlchemy."""
+    for err in (exc, getattr(exc, "orig", None)):
+        if err is not None and _UNIQUE_VIOLATION in (getattr(err, "sqlstate", None), getattr(err, "pgcode", None)):
+            return True
+    return False
 
 
 _INSERT_EVENTS = (
@@ -298,13 +361,21 @@ def _insert_new_events(conn: Connection) -> int:
     return int(conn.execute(text(on_conflict), params).rowcount)
 
 
-def _csv_chunks(tables: Iterable[Any]) -> Iterator[bytes]:
-    """Arrow tables (``RESULT_EVENT_COLUMNS``) as CSV chunks for COPY, a table at a time."""
+def _csv_chunks(tables: Iterable[Any], *, recorded_at: datetime | None = None) -> Iterator[bytes]:
+    """
+    Arrow tables (``RESULT_EVENT_COLUMNS``) as CSV chunks for COPY, a table at a time (``recorded_at``:
+    that column too, the same time on every row).
+    """
+    import pyarrow as pa
     import pyarrow.csv as pcsv
 
     options = pcsv.WriteOptions(include_header=False, quoting_style="needed")
     for table in tables:
         if table.num_rows:
+            table = table.select(list(RESULT_EVENT_COLUMNS))
+            if recorded_at is not None:
+                stamp = pa.array([recorded_at] * table.num_rows, type=pa.timestamp("us", tz="UTC"))
+                table = table.append_column("recorded_at", stamp)
             out = io.BytesIO()
-            pcsv.write_csv(table.select(list(RESULT_EVENT_COLUMNS)), out, write_options=options)
+            pcsv.write_csv(table, out, write_options=options)
             yield out.getvalue()

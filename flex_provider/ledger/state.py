@@ -68,8 +68,8 @@ SELECT e.mid AS mid, e.order_id AS order_id,
       THEN e.amount_minor END) AS approved_minor,
   MAX(e.currency) AS currency,
   MAX(CASE WHEN SUBSTR(e.sort_key, 1, 1) >= '3' THEN e.flex_time END) AS settled_at,
-  SUM(CASE WHEN e.kind = 'refund_answered' AND e.status = 'SUCCESS'
-      THEN COALESCE(e.amount_minor, 0) ELSE 0 END) AS refunded_new,
+  CAST(SUM(CASE WHEN e.kind = 'refund_answered' AND e.status = 'SUCCESS'
+      THEN COALESCE(e.amount_minor, 0) ELSE 0 END) AS BIGINT) AS refunded_new,
   MAX(e.id) AS seq
 FROM flex_order_events e
 WHERE {where}
@@ -93,13 +93,7 @@ def _fold_sql(where: str, *, fresh: bool) -> str:
         merged.append(f"{(_least if how == 'least' else _greatest)(old, new)} AS {col}")
     merged.append("COALESCE(o.refunded_minor, 0) + COALESCE(n.refunded_new, 0) AS refunded_minor")
     olds = ", ".join(f"o.{c} AS old_{c}" for c in ("status", *(c for c, _ in _MERGE), "refunded_minor"))
-    status = f"TRIM(SUBSTR(m.best_key, {STATUS_AT}, {STATUS_WIDTH}))"
-    derived = (
-        "CASE WHEN m.best_key IS NULL THEN "
-        "(CASE WHEN m.local_reason IS NOT NULL THEN 'LOCAL_REJECTED' END) "
-        f"WHEN {status} = 'APPROVED' AND m.approved_minor IS NOT NULL AND m.refunded_minor > 0 "
-        f"AND m.refunded_minor >= m.approved_minor THEN 'REFUNDED' ELSE {status} END"
-    )
+    derived = _derived_status({c: f"m.{c}" for c in ("best_key", "local_reason", "approved_minor", "refunded_minor")})
     compare = ["m.old_mid IS NULL", f"({derived}) IS DISTINCT FROM m.old_status"]
     compare += [f"m.{c} IS DISTINCT FROM m.old_{c}" for c, _ in _MERGE if c != "seq"]
     compare.append("m.refunded_minor IS DISTINCT FROM m.old_refunded_minor")
@@ -117,6 +111,64 @@ def _fold_sql(where: str, *, fresh: bool) -> str:
         + " THEN 1 ELSE 0 END AS changed "
         f"FROM (SELECT n.mid, n.order_id, o.mid AS old_mid, {', '.join(merged)}, {olds} "
         f"FROM ({_AGGREGATE.format(where=where)}) n {join}) m"
+    )
+
+
+def _merged(col: str, how: str, old: str | None) -> str:
+    """The merged value of ``col``: the new aggregate ``n.col`` joined with the old state's ``old.col``."""
+    if old is None:
+        return f"n.{col}"
+    return (_least if how == "least" else _greatest)(f"{old}.{col}", f"n.{col}")
+
+
+def _derived_status(value: dict[str, str]) -> str:
+    """The state's status from its merged ``best_key``, amounts and local reason (SQL expressions)."""
+    status = f"TRIM(SUBSTR({value['best_key']}, {STATUS_AT}, {STATUS_WIDTH}))"
+    return (
+        f"CASE WHEN {value['best_key']} IS NULL THEN "
+        f"(CASE WHEN {value['local_reason']} IS NOT NULL THEN 'LOCAL_REJECTED' END) "
+        f"WHEN {status} = 'APPROVED' AND {value['approved_minor']} IS NOT NULL AND {value['refunded_minor']} > 0 "
+        f"AND {value['refunded_minor']} >= {value['approved_minor']} THEN 'REFUNDED' ELSE {status} END"
+    )
+
+
+def _fold_in_place_sql(where: str) -> str:
+    """
+    PostgreSQL's fold as one statement: the new events' aggregate (materialized once, with whether the
+    order has a state) UPDATEs the existing states that a new value improves and INSERTs the orders
+    that have none; it returns the counts. The same rows as the portable fold (:func:`_fold_sql` +
+    :func:`_write_sql`), without writing the merged rows to a temp table and joining them back
+    (``tests/unit/ledger/test_state.py`` holds the two equal).
+
+    A merged value differs from the old one exactly when the new aggregate improves it (a least below,
+    a greatest above, or a new value where there was none), and the status is a function of the
+    merged values, so those tests alone say whether a state changes.
+    """
+    old = {c: _merged(c, how, "s") for c, how in _MERGE}
+    old["refunded_minor"] = "s.refunded_minor + n.refunded_new"
+    new = {c: _merged(c, how, None) for c, how in _MERGE}
+    new["refunded_minor"] = "n.refunded_new"
+    improves = [
+        f"(n.{c} IS NOT NULL AND (s.{c} IS NULL OR n.{c} {'<' if how == 'least' else '>'} s.{c}))"
+        for c, how in _MERGE
+        if c != "seq"
+    ]
+    improves.append("n.refunded_new <> 0")
+    sets = ", ".join([f"status = {_derived_status(old)}", *(f"{c} = {old[c]}" for c in STATE_COLUMNS[3:])])
+    cols = ", ".join(STATE_COLUMNS)
+    values = ", ".join(["n.mid", "n.order_id", _derived_status(new), *(new[c] for c in STATE_COLUMNS[3:])])
+    return (
+        "WITH n AS MATERIALIZED (SELECT a.*, o.mid IS NOT NULL AS known "
+        f"FROM ({_AGGREGATE.format(where=where)}) a "
+        "LEFT JOIN flex_order_state o ON o.mid = a.mid AND o.order_id = a.order_id), "
+        f"u AS (UPDATE flex_order_state s SET {sets} FROM n "
+        "WHERE n.known AND s.mid = n.mid AND s.order_id = n.order_id AND (" + " OR ".join(improves) + ") "
+        "RETURNING s.sent_at, s.local_reason), "
+        f"i AS (INSERT INTO flex_order_state ({cols}) SELECT {values} FROM n WHERE NOT n.known "
+        "RETURNING sent_at, local_reason), "
+        "w AS (SELECT sent_at, local_reason FROM u UNION ALL SELECT sent_at, local_reason FROM i) "
+        "SELECT (SELECT COUNT(*) FROM n), COUNT(*), COUNT(sent_at), "
+        "COALESCE(SUM(CASE WHEN sent_at IS NULL AND local_reason IS NULL THEN 1 ELSE 0 END), 0) FROM w"
     )
 
 
@@ -148,7 +200,9 @@ def begin_append(conn: Connection) -> int:
     return before
 
 
-def fold(conn: Connection, *, after_id: int | None = None, orders_table: str | None = None) -> dict[str, int]:
+def fold(
+    conn: Connection, *, after_id: int | None = None, orders_table: str | None = None, portable: bool = False
+) -> dict[str, int]:
     """
     Fold events into ``flex_order_state`` inside the caller's transaction; returns counts.
 
@@ -156,8 +210,10 @@ def fold(conn: Connection, *, after_id: int | None = None, orders_table: str | N
         the stored state.
     :param orders_table: instead, re-fold every event of the (mid, order_id) pairs in this temp table
         from scratch (a replay); the old state of those orders is replaced.
+    :param portable: on PostgreSQL too, the portable two-step fold (a temp table of merged rows, then
+        UPDATE and INSERT) instead of the one-statement fold; the two write the same rows.
     :return: ``orders`` (touched), ``changed`` (rows written), ``changed_known`` (of those, orders that
-        were shipped), ``unknown`` (touched orders never shipped nor rejected locally).
+        were shipped), ``unknown`` (of those, orders never shipped nor rejected locally).
     """
     if (after_id is None) == (orders_table is None):
         raise ValueError("pass after_id or orders_table")
@@ -169,6 +225,9 @@ def fold(conn: Connection, *, after_id: int | None = None, orders_table: str | N
                 f"{orders_table} t WHERE t.mid = flex_order_state.mid AND t.order_id = flex_order_state.order_id)"
             )
         )
+    if orders_table is None and conn.dialect.name == "postgresql" and not portable:
+        row = conn.execute(text(_fold_in_place_sql("e.id > :after")), {"after": int(after_id or 0)}).one()
+        return {"orders": int(row[0]), "changed": int(row[1]), "changed_known": int(row[2]), "unknown": int(row[3])}
     if orders_table is None:
         conn.execute(text(_fold_sql("e.id > :after", fresh=False)), {"after": int(after_id or 0)})
     else:
@@ -178,7 +237,7 @@ def fold(conn: Connection, *, after_id: int | None = None, orders_table: str | N
         text(
             "SELECT COUNT(*), COALESCE(SUM(changed), 0), "
             "COALESCE(SUM(CASE WHEN changed = 1 AND sent_at IS NOT NULL THEN 1 ELSE 0 END), 0), "
-            "COALESCE(SUM(CASE WHEN sent_at IS NULL AND local_reason IS NULL THEN 1 ELSE 0 END), 0) "
+            "COALESCE(SUM(CASE WHEN changed = 1 AND sent_at IS NULL AND local_reason IS NULL THEN 1 ELSE 0 END), 0) "
             f"FROM {FOLD_TABLE}"
         )
     ).one()

@@ -171,6 +171,50 @@ def test_any_delivery_order_gives_the_same_state_and_books(backend: str, tmp_pat
         ledger.engine.dispose()
 
 
+def test_the_one_statement_fold_writes_what_the_portable_fold_writes(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    PostgreSQL folds in one statement (UPDATE the states whose merged values differ, INSERT the new);
+    SQLite, and PostgreSQL with ``portable=True``, merge into a temp table first. The same delivery
+    leaves the same states and counts by both.
+    """
+    import functools
+
+    from flex_provider.ledger import orders as order_book
+    from flex_provider.ledger import state as state_module
+
+    ledger = FlexLedger.from_url(pg_url)
+    counts: dict[str, list[dict[str, int]]] = {"one": [], "portable": []}
+
+    def recording(path: str, **kwargs: Any) -> dict[str, int]:
+        out = state_module.fold(**kwargs, portable=path == "portable")
+        counts[path].append(out)
+        return out
+
+    @settings(max_examples=8, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
+    @given(streams())
+    def check(case: tuple[list[OrderEvent], list[list[OrderEvent]]]) -> None:
+        _facts, batches = case
+        mids = {"one": f"one-{uuid.uuid4().hex}", "portable": f"port-{uuid.uuid4().hex}"}
+        for path, mid in mids.items():
+            counts[path].clear()
+            fold = functools.partial(recording, path)
+            with monkeypatch.context() as m:
+                m.setattr(order_book, "fold", lambda conn, fold=fold, **kw: fold(conn=conn, **kw))
+                for batch in [*batches, *batches]:
+                    ledger.append_events(_with_mid(batch, mid))
+        assert _states(ledger, mids["one"]) == _states(ledger, mids["portable"])
+        assert counts["one"] == counts["portable"]
+        assert sum(c["changed"] for c in counts["one"]) >= len({f.order_id for f in _facts})
+
+    try:
+        check()
+    finally:
+        ledger.engine.dispose()
+
+
 # -- the fold's precedence, one rule at a time (append_events folds in the same transaction) --------
 
 
