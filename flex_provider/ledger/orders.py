@@ -302,15 +302,7 @@ def _copy_new_file(
     if not copy_chunks(conn, order_events.name, columns, chunks, prefetch=2):
         return None
     counts = fold(conn, after_id=before)
-    counts["unknown_rows"] = int(
-        conn.execute(
-            text(
-                "SELECT COUNT(*) FROM flex_order_events e WHERE e.id > :before AND NOT EXISTS (SELECT 1 FROM "
-                "flex_order_state s WHERE s.mid = e.mid AND s.order_id = e.order_id AND s.sent_at IS NOT NULL)"
-            ),
-            {"before": before},
-        ).scalar_one()
-    )
+    counts["unknown_rows"] = counts.pop("unknown_events")
     return counts
 
 

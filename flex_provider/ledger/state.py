@@ -70,7 +70,8 @@ SELECT e.mid AS mid, e.order_id AS order_id,
   MAX(CASE WHEN SUBSTR(e.sort_key, 1, 1) >= '3' THEN e.flex_time END) AS settled_at,
   CAST(SUM(CASE WHEN e.kind = 'refund_answered' AND e.status = 'SUCCESS'
       THEN COALESCE(e.amount_minor, 0) ELSE 0 END) AS BIGINT) AS refunded_new,
-  MAX(e.id) AS seq
+  MAX(e.id) AS seq,
+  COUNT(*) AS events
 FROM flex_order_events e
 WHERE {where}
 GROUP BY e.mid, e.order_id
@@ -158,7 +159,7 @@ def _fold_in_place_sql(where: str) -> str:
     cols = ", ".join(STATE_COLUMNS)
     values = ", ".join(["n.mid", "n.order_id", _derived_status(new), *(new[c] for c in STATE_COLUMNS[3:])])
     return (
-        "WITH n AS MATERIALIZED (SELECT a.*, o.mid IS NOT NULL AS known "
+        "WITH n AS MATERIALIZED (SELECT a.*, o.mid IS NOT NULL AS known, o.sent_at IS NOT NULL AS was_sent "
         f"FROM ({_AGGREGATE.format(where=where)}) a "
         "LEFT JOIN flex_order_state o ON o.mid = a.mid AND o.order_id = a.order_id), "
         f"u AS (UPDATE flex_order_state s SET {sets} FROM n "
@@ -168,7 +169,8 @@ def _fold_in_place_sql(where: str) -> str:
         "RETURNING sent_at, local_reason), "
         "w AS (SELECT sent_at, local_reason FROM u UNION ALL SELECT sent_at, local_reason FROM i) "
         "SELECT (SELECT COUNT(*) FROM n), COUNT(*), COUNT(sent_at), "
-        "COALESCE(SUM(CASE WHEN sent_at IS NULL AND local_reason IS NULL THEN 1 ELSE 0 END), 0) FROM w"
+        "COALESCE(SUM(CASE WHEN sent_at IS NULL AND local_reason IS NULL THEN 1 ELSE 0 END), 0), "
+        "(SELECT COALESCE(SUM(events), 0) FROM n WHERE NOT was_sent AND sent_at IS NULL) FROM w"
     )
 
 
@@ -213,7 +215,8 @@ def fold(
     :param portable: on PostgreSQL too, the portable two-step fold (a temp table of merged rows, then
         UPDATE and INSERT) instead of the one-statement fold; the two write the same rows.
     :return: ``orders`` (touched), ``changed`` (rows written), ``changed_known`` (of those, orders that
-        were shipped), ``unknown`` (of those, orders never shipped nor rejected locally).
+        were shipped), ``unknown`` (of those, orders never shipped nor rejected locally); PostgreSQL's
+        one-statement fold also gives ``unknown_events``: the folded events of orders never shipped.
     """
     if (after_id is None) == (orders_table is None):
         raise ValueError("pass after_id or orders_table")
@@ -227,7 +230,13 @@ def fold(
         )
     if orders_table is None and conn.dialect.name == "postgresql" and not portable:
         row = conn.execute(text(_fold_in_place_sql("e.id > :after")), {"after": int(after_id or 0)}).one()
-        return {"orders": int(row[0]), "changed": int(row[1]), "changed_known": int(row[2]), "unknown": int(row[3])}
+        return {
+            "orders": int(row[0]),
+            "changed": int(row[1]),
+            "changed_known": int(row[2]),
+            "unknown": int(row[3]),
+            "unknown_events": int(row[4]),
+        }
     if orders_table is None:
         conn.execute(text(_fold_sql("e.id > :after", fresh=False)), {"after": int(after_id or 0)})
     else:

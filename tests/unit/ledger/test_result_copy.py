@@ -36,7 +36,7 @@ def _ship(ledger: FlexLedger, mid: str) -> None:
     ledger.append_events(facts)
 
 
-def _result_file(tmp: Path, mid: str) -> Path:
+def _result_file(tmp: Path, mid: str, number: int = 1) -> Path:
     """Rows for o0..o5 (even: APPROVED, odd: EXPIRED) and o9 (unknown), in the documented line layout."""
     rows = [
         {"orderId": f"o{n}", "orderSessionKey": f"osk-{n}", "status": "APPROVED" if n % 2 == 0 else "EXPIRED",
@@ -44,9 +44,9 @@ def _result_file(tmp: Path, mid: str) -> Path:
          "timestampUtc": "2026-11-30T08:12:00Z"}
         for n in (*range(SHIPPED), 9)
     ]  # fmt: skip
-    head = {"fileType": "result", "mid": mid, "generatedAtUtc": "2026-12-01T10:00:00Z", "fileNumber": 1,
+    head = {"fileType": "result", "mid": mid, "generatedAtUtc": "2026-12-01T10:00:00Z", "fileNumber": number,
             "rowCount": len(rows)}  # fmt: skip
-    path = tmp / f"result_{mid}_20261201100000_0001.json"
+    path = tmp / f"result_{mid}_20261201100000_{number:04d}.json"
     body = ",\n".join(json.dumps(r, separators=(",", ":")) for r in rows)
     path.write_text(json.dumps(head, separators=(",", ":"))[:-1] + ',"rows":[\n' + body + "\n]}\n")
     return path
@@ -76,9 +76,11 @@ def _events(ledger: FlexLedger, mid: str) -> int:
         )
 
 
-@pytest.fixture
-def pg_ledger(pg_url: str) -> Any:
-    led = FlexLedger.from_url(pg_url)
+@pytest.fixture(params=["psycopg2", "psycopg"])
+def pg_ledger(request: pytest.FixtureRequest, pg_url: str) -> Any:
+    """The ledger on the session's database through either driver an Airflow connection may bring."""
+    led = FlexLedger.from_url(pg_url.replace("+psycopg2:", f"+{request.param}:"))
+    assert led.engine.driver == request.param
     yield led
     led.engine.dispose()
 
@@ -140,3 +142,15 @@ def test_a_stored_key_met_in_the_copy_falls_back_to_staging(pg_ledger: FlexLedge
     assert {o: s["status"] for o, s in _states(pg_ledger, mid).items() if o != "o9"} == {
         f"o{n}": "APPROVED" if n % 2 == 0 else "EXPIRED" for n in range(SHIPPED)
     }
+
+
+def test_a_later_file_naming_the_unknown_order_again_counts_it_unknown_again(
+    pg_ledger: FlexLedger, tmp_path: Path
+) -> None:
+    """o9 has a state after the first file (never shipped); the same outcomes again change nothing."""
+    mid = str(uuid.uuid4())
+    _ship(pg_ledger, mid)
+    _apply(pg_ledger, _result_file(tmp_path, mid), mid)
+    again = _apply(pg_ledger, _result_file(tmp_path, mid, number=2), mid)
+    assert again == {"received": 7, "applied": 0, "ignored": SHIPPED, "unknown": 1}
+    assert _events(pg_ledger, mid) == 14  # the second file's rows are facts of their own

@@ -206,7 +206,8 @@ def test_the_one_statement_fold_writes_what_the_portable_fold_writes(
                 for batch in [*batches, *batches]:
                     ledger.append_events(_with_mid(batch, mid))
         assert _states(ledger, mids["one"]) == _states(ledger, mids["portable"])
-        assert counts["one"] == counts["portable"]
+        only_both = [[{k: v for k, v in c.items() if k != "unknown_events"} for c in counts[p]] for p in counts]
+        assert only_both[0] == only_both[1]  # unknown_events: the one-statement fold's own extra
         assert sum(c["changed"] for c in counts["one"]) >= len({f.order_id for f in _facts})
 
     try:
