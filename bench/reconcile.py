@@ -4,9 +4,10 @@ Reconcile bench: N result rows applied to the merchant's ``orders`` table in Pos
 ours:     the provider's path, events -> state -> projection, as the DAG runs it once the file is downloaded:
           (1) ``process_outbound_files`` (what ``FlexProcessOutboundOperator`` calls) on a result file
           (docs/batch-files.md, one row a line): read column-wise, checked against the ``ResultRow`` model
-          (``flex_provider.batch.result_columns``), COPY into staging, ``INSERT ... SELECT ... ON CONFLICT
-          DO NOTHING`` into ``flex_order_events``, one set-based fold into ``flex_order_state``, the file
-          marked processed; (2) ``FlexProjectOrdersOperator`` staging the changed states server-side and
+          (``flex_provider.batch.result_columns``), COPied straight into ``flex_order_events`` (a file
+          the ledger has not seen; chunks built in a thread ahead of the COPY), one statement folding
+          them into ``flex_order_state``, the file marked processed; (2) ``FlexProjectOrdersOperator``
+          staging the changed states server-side and
           running ``dags/sql/project_orders.sql`` (one ``UPDATE orders ... FROM``).
           (Until 2026-12 the bench fed ``apply_results`` itself and skipped the validation pass the DAG
           made first; it now runs the DAG's function.)
