@@ -78,8 +78,9 @@ class _Ledger:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
 
-    def mark_uploaded(self, name: str, size: int, sha256: str | None) -> None:
-        self.calls.append(("uploaded", name))
+    def mark_uploaded_many(self, marks: list[Any]) -> None:
+        self.calls.extend(("uploaded", m.name) for m in marks)
+        self.transactions = getattr(self, "transactions", 0) + 1
 
     def mark_reuploaded(self, name: str, size: int, sha256: str | None) -> None:
         self.calls.append(("reuploaded", name))
