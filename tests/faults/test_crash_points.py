@@ -4,7 +4,7 @@ merchant-DB update, and inside the merchant-DB transaction; the rerun converges 
 merchant DB).
 
 The ship, record and projection steps run in a child process. The operators have no crash-point hook, so
-the child wraps the exact boundary (``FlexLedger.mark_uploaded``; the end of the ship task; the
+the child wraps the exact boundary (``FlexLedger.mark_uploaded_many``; the end of the ship task; the
 projection's UPDATE inside the merchant transaction) with "write a marker file, then wait"; the parent
 SIGKILLs it as soon as the marker appears, so the process dies at precisely that point with nothing
 after it committed.
@@ -34,7 +34,8 @@ def hold():
 
 if point == "after_upload_before_ledger":
     from flex_provider.batch.ledger import FlexLedger
-    FlexLedger.mark_uploaded = lambda self, *a, **k: hold()
+    FlexLedger.mark_uploaded = lambda self, *a, **k: hold()  # the upload landed, its mark never commits
+    FlexLedger.mark_uploaded_many = lambda self, *a, **k: hold()
 if point == "inside_merchant_transaction":
     import flex_provider.merchant.db as db
     real = db.run_script
