@@ -346,9 +346,7 @@ def _insert_new_events(conn: Connection) -> int:
         with conn.begin_nested():
             return int(conn.execute(text(_INSERT_EVENTS + _NEW_ONLY), params).rowcount)
     except IntegrityError as exc:
-        if getattr(exc.orig, "sqlstate", None) != _UNIQUE_VIOLATION and (
-            getattr(exc.orig, "pgcode", None) != _UNIQUE_VIOLATION
-        ):
+        if not _is_unique_violation(exc):
             raise
     return int(conn.execute(text(on_conflict), params).rowcount)
 
