@@ -24,6 +24,7 @@ as folding every event from scratch (what a replay does):
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy import func, select, text, update
@@ -86,6 +87,7 @@ def _greatest(a: str, b: str) -> str:
     return f"CASE WHEN {a} IS NULL THEN {b} WHEN {b} IS NULL OR {a} >= {b} THEN {a} ELSE {b} END"
 
 
+@functools.cache  # the same text every append: built once
 def _fold_sql(where: str, *, fresh: bool) -> str:
     """CREATE the fold table: new aggregate joined with the old state (``fresh``: ignore the old state)."""
     merged = []
@@ -133,6 +135,7 @@ def _derived_status(value: dict[str, str]) -> str:
     )
 
 
+@functools.cache  # the same text every append: built once
 def _fold_in_place_sql(where: str) -> str:
     """
     PostgreSQL's fold as one statement: the new events' aggregate (materialized once, with whether the
@@ -174,6 +177,7 @@ def _fold_in_place_sql(where: str) -> str:
     )
 
 
+@functools.cache  # the same text every append: built once
 def _write_sql() -> tuple[str, str]:
     """UPDATE the changed existing states (a join, cheaper than upserting), INSERT the new ones."""
     cols = ", ".join(STATE_COLUMNS)
