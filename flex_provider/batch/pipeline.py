@@ -288,21 +288,18 @@ class ShipPipeline:
 
     def _mark(self, uploader: ChannelUploader) -> None:
         """The marker thread: every upload that landed since its last turn, marked in one transaction."""
-        from flex_provider.ledger.files import UploadMark
+        from flex_provider.batch.upload import mark_landed
 
         try:
             while not (self._submitted_all.is_set() and uploader.pending == 0):
                 landed: list[UploadResult] = uploader.take(timeout=0.2)
                 if not landed:
                     continue
-                fresh = [r for r in landed if r.name not in self._resend]
                 started = time.perf_counter()
-                self.ledger.mark_uploaded_many([UploadMark(r.name, r.size, r.sha256) for r in fresh])
+                mark_landed(self.ledger, landed, self._resend.__contains__)
                 self.stats["mark_s"] += time.perf_counter() - started
                 self.stats["mark_tx"] += 1
                 for r in landed:
-                    if r.name in self._resend:
-                        self.ledger.mark_reuploaded(r.name, r.size, r.sha256)
                     if r.status == "uploaded":
                         self.outcome.uploaded.append(r.name)
                         if r.name in self._resend:

@@ -42,6 +42,20 @@ class ShipOutcome:
     rows: int = 0
 
 
+def mark_landed(ledger: Any, results: Iterable[UploadResult], is_resend: Callable[[str], bool]) -> None:
+    """
+    Mark landed uploads in the ledger: the fresh ones in one transaction (their rows' ``shipped``
+    events with them), each file sent again after Flex rejected it on its own.
+    """
+    from flex_provider.ledger.files import UploadMark
+
+    results = list(results)
+    ledger.mark_uploaded_many([UploadMark(r.name, r.size, r.sha256) for r in results if not is_resend(r.name)])
+    for r in results:
+        if is_resend(r.name):
+            ledger.mark_reuploaded(r.name, r.size, r.sha256)
+
+
 def ship_pipelined(
     plans: Iterable[ShipPlan],
     *,
@@ -56,8 +70,6 @@ def ship_pipelined(
     :param ledger: a :class:`~flex_provider.batch.ledger.FlexLedger` (``mark_uploaded_many`` /
         ``mark_reuploaded``).
     """
-    from flex_provider.ledger.files import UploadMark
-
     outcome = ShipOutcome()
     by_name: dict[str, ShipPlan] = {}
     lock = threading.Lock()
@@ -66,11 +78,7 @@ def ship_pipelined(
 
     def mark(results: list[UploadResult]) -> None:
         """One ledger transaction for every fresh upload in ``results`` (a resend is marked on its own)."""
-        fresh = [r for r in results if not by_name[r.name].resend]
-        ledger.mark_uploaded_many([UploadMark(r.name, r.size, r.sha256) for r in fresh])
-        for r in results:
-            if by_name[r.name].resend:
-                ledger.mark_reuploaded(r.name, r.size, r.sha256)
+        mark_landed(ledger, results, lambda name: by_name[name].resend)
         with lock:
             for r in results:
                 if r.status == "uploaded":
