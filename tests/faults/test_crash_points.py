@@ -101,6 +101,13 @@ def test_sigkill_at_a_boundary_then_rerun_converges(
     rows = world.merchant_rows()
     if point == "after_upload_before_ledger":
         assert any(n.startswith(summary["files"][0]) for n in inbound_or_archive)  # Flex has the file
+        # Flex takes it (inbound -> archive) before the retry: a retry that finds it still in inbound, the
+        # same size, rightly sends nothing, and which of the two happens was a race of this test.
+        archive = world.sftp_root / "archive"
+        deadline = time.monotonic() + 30
+        while not any(p.name.startswith(summary["files"][0]) for p in archive.iterdir()):
+            assert time.monotonic() < deadline, "the sandbox took no file from inbound within 30 s"
+            time.sleep(0.1)
     assert all(r["status"] == "DECLINED" for r in rows), "the merchant DB committed part of a killed step"
 
     # the rerun (Airflow's retry of the same tasks)
