@@ -95,11 +95,8 @@ SELECT '{mid}', order_id, 'SUBMITTED',
 FROM flex_batch_rows;
 """
 
-BASELINE_SQL = """
-BEGIN;
-CREATE TEMP TABLE tmp_results (order_id text, status text, order_session_key text, confirmation_id text,
-                               amount integer, currency text, result_at timestamptz) ON COMMIT DROP;
-\\copy tmp_results FROM '{csv}' WITH (FORMAT csv)
+#: The baseline's one merchant write (the design floor below runs the same statement).
+BASELINE_UPDATE_SQL = """
 UPDATE orders o
    SET status = CASE t.status WHEN 'APPROVED' THEN 'PAID' WHEN 'EXPIRED' THEN 'FAILED' ELSE t.status END,
        flex_order_id = coalesce(t.order_session_key, o.flex_order_id),
@@ -109,8 +106,42 @@ UPDATE orders o
        updated_at = now()
   FROM tmp_results t
  WHERE o.order_id = t.order_id AND o.status = 'PENDING_FLEX';
-COMMIT;
 """
+BASELINE_SQL = (
+    """
+BEGIN;
+CREATE TEMP TABLE tmp_results (order_id text, status text, order_session_key text, confirmation_id text,
+                               amount integer, currency text, result_at timestamptz) ON COMMIT DROP;
+\\copy tmp_results FROM '{csv}' WITH (FORMAT csv)
+"""
+    + BASELINE_UPDATE_SQL
+    + "COMMIT;\n"
+)
+
+
+#: The events our straight COPY writes, built in SQL from the baseline's temp table (same keys, same sort
+#: keys: rank 3, source 1, Flex time, tie, status; see ``flex_provider.ledger.events.sort_key_for``).
+FLOOR_EVENTS_SQL = """
+INSERT INTO flex_order_events (mid, order_id, kind, event_key, status, order_session_key, confirmation_id,
+                               amount_minor, currency, flex_time, sort_key, recorded_at)
+SELECT '{mid}', t.order_id, 'result', '{file}:' || row_number() OVER (), t.status, t.order_session_key,
+       t.confirmation_id, t.amount, t.currency, t.result_at,
+       '31' || to_char(t.result_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')
+            || CASE t.status WHEN 'APPROVED' THEN '1' ELSE '0' END || rpad(t.status, 10),
+       now()
+FROM tmp_results t
+"""
+#: The least any state write can be: two columns of the existing state row, from the new events.
+FLOOR_MINIMAL_STATE_SQL = """
+UPDATE flex_order_state s SET status = e.status, seq = e.id
+  FROM flex_order_events e
+ WHERE e.id > :before AND s.mid = e.mid AND s.order_id = e.order_id
+"""
+#: The minimal floor's events table: the primary key only (no idempotency key, no per-order index).
+FLOOR_MINIMAL_DDL = (
+    "ALTER TABLE flex_order_events DROP CONSTRAINT uq_flex_order_events_key",
+    "DROP INDEX ix_flex_order_events_order",
+)
 
 
 def make_results(n: int, work: Path) -> tuple[Path, Path]:
@@ -165,6 +196,68 @@ def reset(db: PgDatabase, n: int) -> None:
             cur.execute("VACUUM ANALYZE orders")
     finally:
         conn.close()
+
+
+def design_floor(db: PgDatabase, n: int, csv_path: Path, json_name: str, *, minimal: bool) -> dict[str, Any]:
+    """
+    The writes the design needs for these outcomes, as SQL statements alone (no Python, no parsing, no
+    checks), one after another in one transaction, on the same reloaded data as both sides:
+
+    * ``design``: the baseline's ``\\copy`` into a temp table, ``INSERT`` of the same events our COPY
+      writes into ``flex_order_events`` (its three indexes), the provider's own fold
+      (``flex_provider.ledger.state.fold``), and the baseline's one ``UPDATE orders``;
+    * ``minimal``: the least any ledger of events + state could write: events with a primary key only
+      (no idempotency key, no per-order index) and a two-column state update, then the same ``UPDATE``
+      (run in a transaction that is rolled back, so the tables keep their keys).
+
+    Whatever else ours does comes on top of this, so ``floor / baseline`` bounds how close a design that
+    stores each outcome as an event and a state before the merchant row can get, one step after another.
+    """
+    from sqlalchemy import create_engine, text
+
+    from flex_provider.ledger.state import begin_append, fold
+
+    reset(db, n)
+    engine = create_engine(db.url)
+    steps: dict[str, float] = {}
+    try:
+        with engine.connect() as conn:
+            trans = conn.begin()
+            with timed() as total:
+                cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                with timed() as t:
+                    cur.execute(
+                        "CREATE TEMP TABLE tmp_results (order_id text, status text, order_session_key text, "
+                        "confirmation_id text, amount integer, currency text, result_at timestamptz) ON COMMIT DROP"
+                    )
+                    with csv_path.open(encoding="utf-8") as fh:
+                        cur.copy_expert("COPY tmp_results FROM STDIN WITH (FORMAT csv)", fh)
+                steps["copy_temp_s"] = t()
+                if minimal:
+                    for ddl in FLOOR_MINIMAL_DDL:
+                        conn.execute(text(ddl))
+                before = begin_append(conn)
+                with timed() as t:
+                    conn.execute(text(FLOOR_EVENTS_SQL.format(mid=MID, file=json_name)))
+                steps["events_s"] = t()
+                with timed() as t:
+                    if minimal:
+                        conn.execute(text(FLOOR_MINIMAL_STATE_SQL), {"before": before})
+                    else:
+                        fold(conn, after_id=before)
+                steps["state_s"] = t()
+                with timed() as t:
+                    conn.exec_driver_sql(BASELINE_UPDATE_SQL)
+                steps["update_orders_s"] = t()
+                counts = dict(conn.execute(text("SELECT status, count(*) FROM orders GROUP BY status")).all())
+                if minimal:
+                    trans.rollback()
+                else:
+                    trans.commit()
+            steps["wall_s"] = total()
+    finally:
+        engine.dispose()
+    return {**steps, "after": {k: int(v) for k, v in sorted(counts.items())}}
 
 
 def status_counts(db: PgDatabase) -> dict[str, int]:
@@ -281,6 +374,12 @@ def measure(n: int) -> tuple[dict[str, Any], dict[str, Any]]:
         log(f"reconcile baseline: {base}")
         if ours["after"] != base["after"]:
             raise AssertionError(f"ours and the baseline disagree: {ours['after']} != {base['after']}")
+        for kind in ("design", "minimal"):
+            floor = design_floor(db, n, csv_path, json_path.name, minimal=kind == "minimal")
+            log(f"reconcile floor ({kind}): {floor}")
+            if floor["after"] != base["after"]:
+                raise AssertionError(f"the {kind} floor and the baseline disagree: {floor['after']}")
+            base[f"floor_{kind}"] = floor
         ledger.engine.dispose()
     return ours, base
 
@@ -305,6 +404,17 @@ def main() -> int:
         ],
         args.json_out,
     )
+    for kind, what in (
+        ("design", "events into flex_order_events + the provider's fold"),
+        ("minimal", "primary-key-only events + a two-column state update"),
+    ):
+        floor = base[f"floor_{kind}"]
+        print(
+            f"  floor {kind}: {what} + the baseline's UPDATE, SQL alone, one after another: "
+            f"{floor['wall_s']:.2f} s (events {floor['events_s']:.2f} s, state {floor['state_s']:.2f} s, "
+            f"UPDATE {floor['update_orders_s']:.2f} s) = {floor['wall_s'] / base['wall_s']:.2f}x the baseline "
+            f"(target {TARGET:g}x)"
+        )
     return 0
 
 
