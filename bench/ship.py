@@ -47,6 +47,7 @@ from bench.common import (
     sshd_server,
     timed,
 )
+from bench.ship_floors import ledger_floor, model_floor, sql_floor
 
 MID = "6f1f4b0e-8b1c-4d8e-9a52-0c0ffee00001"
 BUSINESS_DATE = date(2026, 11, 24)
@@ -344,88 +345,6 @@ def ours_child(out_dir: str, limit: int | None = None, two_task: bool = False) -
     }
 
 
-def model_floor(out_dir: Path) -> dict[str, Any]:
-    """
-    Wall time of pydantic alone validating the rows we shipped (one ``list[EvaluateRequest]`` per file).
-
-    Every shipped row goes through the row model once; this is the least that costs, whatever the rest
-    of the pipeline does, so it bounds how close ours can get to the baseline.
-    """
-    from pydantic import TypeAdapter
-
-    from flex_provider.models.api import EvaluateRequest
-
-    adapter = TypeAdapter(list[EvaluateRequest])
-    files = sorted(out_dir.glob("evaluate_*.json"))
-    arrays = []
-    rows = 0
-    for path in files:
-        lines = path.read_bytes().split(b"\n")
-        body = [ln.rstrip(b",") for ln in lines[1:] if ln and ln not in (b"]}", b"]")]
-        rows += len(body)
-        arrays.append(b"[" + b",".join(body) + b"]")
-    with timed() as t:
-        for data in arrays:
-            adapter.validate_json(data)
-    return {"model_validate_s": t(), "rows": rows, "files": len(files)}
-
-
-def ledger_floor(db: PgDatabase, out_dir: Path) -> dict[str, Any]:
-    """
-    Wall time of the ledger's own work for the rows we shipped, alone and one transaction after another:
-    ``record_files`` (files + rows, one COPY, 25 files a transaction) then ``mark_uploaded_many`` (the
-    upload marks + every row's ``shipped`` event + the fold). Ours must do at least this on the server,
-    whatever overlaps it, so it bounds how close ours can get to the baseline (run on an emptied ledger).
-    """
-    import polars as pl
-
-    from flex_provider.batch.manifest import read_ledger_rows, read_manifest
-    from flex_provider.ledger import FlexLedger
-    from flex_provider.ledger.files import FileRecord, UploadMark
-
-    manifest = read_manifest(next(out_dir.glob("manifest_*.json")))
-    frames = []
-    for entry in manifest.files:
-        rows = read_ledger_rows(out_dir / entry.name, entry.sha256) or []
-        frames.append(
-            pl.DataFrame(
-                {
-                    "file_name": [entry.name] * len(rows),
-                    "order_id": [r["order_id"] for r in rows],
-                    "sequence_number": [int(r["sequence_number"]) for r in rows],
-                    "idempotency_key": [r["idempotency_key"] for r in rows],
-                    "expiry_date_utc": [
-                        r["expiry_date_utc"].isoformat() if r["expiry_date_utc"] else None for r in rows
-                    ],
-                },
-                schema_overrides={"sequence_number": pl.Int32},
-            )
-        )
-    conn = db.connect()
-    try:
-        with conn.cursor() as cur:
-            cur.execute("TRUNCATE flex_batch_rows, flex_batch_files, flex_order_events, flex_order_state")
-        conn.commit()
-    finally:
-        conn.close()
-    ledger = FlexLedger.from_url(db.url.replace("+psycopg2", "+psycopg"))
-    ledger._ensure()
-    day, files = manifest.business_date, manifest.files
-    with timed() as rec:
-        for k in range(0, len(files), 25):
-            part = files[k : k + 25]
-            records = [
-                FileRecord(e.name, day, "evaluate", manifest.mid, e.rows, e.sha256, e.rows_sha256)
-                for e in part
-            ]
-            ledger.record_files(records, pl.concat(frames[k : k + 25]))
-    with timed() as mark:
-        for k in range(0, len(files), 25):
-            ledger.mark_uploaded_many([UploadMark(e.name, 1, None) for e in files[k : k + 25]])
-    ledger.engine.dispose()
-    return {"record_s": rec(), "mark_s": mark(), "ledger_s": rec() + mark(), "files": len(files)}
-
-
 def run_ours(
     db: PgDatabase,
     sshd: Any,
@@ -482,6 +401,14 @@ def measure(
         log(f"ship model floor: {json.dumps(ours['floor'])}")
         ours["ledger_floor"] = ledger_floor(db, work / "ours" / "out")
         log(f"ship ledger floor: {json.dumps(ours['ledger_floor'])}")
+        for kind in ("design", "minimal"):
+            floor = sql_floor(db, work / "ours" / "out", minimal=kind == "minimal")
+            log(f"ship sql floor ({kind}): {json.dumps(floor)}")
+            if floor["states"] != ours["written"]:
+                raise AssertionError(
+                    f"the {kind} floor stored {floor['states']} states, not {ours['written']}"
+                )
+            ours[f"sql_floor_{kind}"] = floor
         sshd.clear("inbound")
         base = run_baseline(db, sshd, work / "baseline", ours["files"])
         log(f"ship baseline: {json.dumps(base)}")
@@ -557,6 +484,18 @@ def main() -> int:
         f" {led['mark_s']:.2f} s) = {led['ledger_s']:.2f} s = {led['ledger_s'] / base['wall_s']:.2f}x the"
         f" baseline's whole run (target {TARGET:g}x)"
     )
+    for kind, what in (
+        ("design", "the shipped events + the provider's fold"),
+        ("minimal", "primary-key-only events + a four-column state insert"),
+    ):
+        floor = ours[f"sql_floor_{kind}"]
+        print(
+            f"  floor sql {kind}: {what}, SQL alone: {floor['wall_s']:.2f} s (events {floor['events_s']:.2f} s,"
+            f" state {floor['state_s']:.2f} s) = {floor['wall_s'] / base['wall_s']:.2f}x the baseline's whole"
+            f" run; with the baseline's own copy and put, one after another,"
+            f" {(floor['wall_s'] + base['psql_copy_s'] + base['sftp_put_s']) / base['wall_s']:.2f}x"
+            f" (target {TARGET:g}x)"
+        )
     if ours["floor"] is None:
         return 0
     floor = ours["floor"]["model_validate_s"]
