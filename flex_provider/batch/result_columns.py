@@ -35,7 +35,7 @@ TIME_TYPE = pa.timestamp("us", tz="UTC")
 
 
 class Field(typing.NamedTuple):
-    """One column of the model: python name, wire name, Arrow type, required, allowed values, min length."""
+    """One column of the model: python name, wire name, Arrow type, required, allowed values, lengths."""
 
     name: str
     alias: str
@@ -43,6 +43,7 @@ class Field(typing.NamedTuple):
     required: bool
     values: tuple[str, ...] | None
     min_length: int
+    max_length: int | None
 
 
 def _columns(model: type[Any]) -> tuple[Field, ...]:
@@ -69,7 +70,8 @@ def _columns(model: type[Any]) -> tuple[Field, ...]:
         else:
             raise TypeError(f"{model.__name__}.{name}: unsupported type {kind!r}")
         min_length = max([getattr(m, "min_length", 0) or 0 for m in info.metadata] or [0])
-        out.append(Field(name, info.alias or name, arrow, info.is_required(), values, min_length))
+        max_length = min([m.max_length for m in info.metadata if getattr(m, "max_length", None)] or [None])
+        out.append(Field(name, info.alias or name, arrow, info.is_required(), values, min_length, max_length))
     return tuple(out)
 
 
@@ -119,6 +121,8 @@ def fast_block(body: bytes, lines: int) -> pa.Table:
             raise _Slow
         if f.min_length and not _all(pc.greater_equal(pc.utf8_length(col), f.min_length)):
             raise _Slow
+        if f.max_length is not None and not _all(pc.less_equal(pc.utf8_length(col), f.max_length)):
+            raise _Slow  # too long for the ledger: the model names the field
         if f.name in TIME_FIELDS:
             if not _all(pc.match_substring_regex(col, _ISO_UTC)):
                 raise _Slow

@@ -26,6 +26,7 @@ from flex_provider.digest import sha256_file
 from flex_provider.ledger.events import rejected_events
 from flex_provider.ledger.schema import SHIPPED_STATES
 from flex_provider.models.batch import Manifest
+from flex_provider.models.limits import ORDER_ID_MAX
 
 
 class ShipmentError(ValueError):
@@ -111,13 +112,18 @@ def _recorder(ledger: Any, manifest: Manifest, name: str, path: Path) -> Callabl
 
 
 def read_rejects(path: Path) -> Iterator[tuple[str, str]]:
-    """(order id, whole reason) of the writer's rejects CSV (columns ``order_id``, ``reason``)."""
+    """
+    (order id, whole reason) of the writer's rejects CSV (columns ``order_id``, ``reason``). A row with no
+    order id, or one longer than the ledger holds (``too_long:order_id``), names no order the ledger can
+    keep a state for: its reason stays in the rejects CSV only.
+    """
     if not path.exists():
         return
     with path.open(encoding="utf-8", newline="") as fh:
         for row in csv.DictReader(fh):
-            if row.get("order_id"):
-                yield row["order_id"], row.get("reason") or ""
+            order_id = row.get("order_id") or ""
+            if order_id and len(order_id) <= ORDER_ID_MAX:
+                yield order_id, row.get("reason") or ""
 
 
 def record_shipment(manifest_path: str | Path, ledger: Any) -> dict[str, Any]:

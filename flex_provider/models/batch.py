@@ -14,6 +14,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from flex_provider.models.limits import CURRENCY_LENGTH, FLEX_ID_MAX, ORDER_ID_MAX
+
 MAX_ROWS_PER_FILE = 2000
 SCHEMA_VERSION = 1
 
@@ -54,8 +56,8 @@ class AckRow(_WireModel):
     """One row of an acknowledgement file."""
 
     sequence_number: str
-    order_id: str = Field(min_length=1)
-    order_session_key: str | None = None
+    order_id: str = Field(min_length=1, max_length=ORDER_ID_MAX)
+    order_session_key: str | None = Field(default=None, max_length=FLEX_ID_MAX)
     status: Literal["SUBMITTED", "REJECTED", "SUCCESS"]
     errors: list[RowError] = Field(default_factory=list)
 
@@ -86,12 +88,12 @@ ResultStatus = Literal["APPROVED", "EXPIRED", "CANCELLED", "REFUNDED"]
 class ResultRow(_WireModel):
     """One final outcome in a result file."""
 
-    order_id: str = Field(min_length=1)
-    order_session_key: str | None = None
+    order_id: str = Field(min_length=1, max_length=ORDER_ID_MAX)
+    order_session_key: str | None = Field(default=None, max_length=FLEX_ID_MAX)
     status: ResultStatus
-    confirmation_id: str | None = None
+    confirmation_id: str | None = Field(default=None, max_length=FLEX_ID_MAX)
     amount: int | None = None
-    currency: str | None = None
+    currency: str | None = Field(default=None, max_length=CURRENCY_LENGTH)
     timestamp_utc: datetime | None = None
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from flex_provider.models.limits import FLEX_ID_MAX, ORDER_ID_MAX
 from flex_provider.operators.common import FLEX_CONN_ID, LEDGER_CONN_ID, resolve_mid
 from flex_provider.utc import parse_utc, utc_now
 
@@ -16,8 +18,23 @@ if TYPE_CHECKING:
 
     from flex_provider.ledger import FlexLedger, OrderEvent
 
+log = logging.getLogger(__name__)
+
 #: Webhook events re-read before the watermark: ids of concurrent receivers may commit out of order.
 WEBHOOK_OVERLAP = 1000
+
+
+def _fits_ledger(row: dict[str, Any]) -> bool:
+    """
+    Whether the ledger can hold a stored webhook's ids. A longer merchant order id cannot be an order we
+    shipped, and Flex's keys and confirmation codes are short; such an event stays in the webhook store
+    only (counted ``unusable``), so that one odd delivery cannot stop every other outcome.
+    """
+    return (
+        len(row["external_order_id"] or "") <= ORDER_ID_MAX
+        and len(row["order_id"] or "") <= FLEX_ID_MAX
+        and len(row["confirmation_id"] or "") <= FLEX_ID_MAX
+    )
 
 
 def webhook_events(ledger: FlexLedger, conn_id: str, mid: str) -> dict[str, int]:
@@ -30,7 +47,7 @@ def webhook_events(ledger: FlexLedger, conn_id: str, mid: str) -> dict[str, int]
     from flex_provider.webhooks.store import WebhookStore
 
     engine = engine_for_conn(conn_id)
-    counts = {"read": 0, "stored": 0}
+    counts = {"read": 0, "stored": 0, "unusable": 0}
     try:
         if not table_exists(engine, "flex_webhook_events"):
             return counts
@@ -45,6 +62,12 @@ def webhook_events(ledger: FlexLedger, conn_id: str, mid: str) -> dict[str, int]
             after = rows[-1]["id"]
             top = max(top, after)
             counts["read"] += len(rows)
+            usable = [r for r in rows if _fits_ledger(r)]
+            if len(usable) < len(rows):
+                skipped = [r["id"] for r in rows if not _fits_ledger(r)]
+                log.warning("Webhook events %s carry ids longer than the ledger holds; left in the store", skipped)
+                counts["unusable"] += len(skipped)
+            rows = usable
             unknown = [r["order_id"] for r in rows if not r["external_order_id"] and r["order_id"]]
             by_key = ledger.orders_by_session_key(mid, unknown) if unknown else {}
 

@@ -12,6 +12,7 @@ from pydantic import (
 )
 
 from flex_provider.models.api.base import FlexEnvelope, FlexRequestModel
+from flex_provider.models.limits import ORDER_ID_MAX
 from flex_provider.pci import looks_like_pan
 
 
@@ -126,7 +127,7 @@ class _TransactionRequest(FlexRequestModel):
     """Fields /evaluate and /transmit share."""
 
     mid: str | None = None
-    order_id: str = Field(min_length=1)
+    order_id: str = Field(min_length=1, max_length=ORDER_ID_MAX)
     order_source: str | None = None
     sequence_number: str | None = None
     is_mit: bool | None = Field(default=None, alias="isMIT")

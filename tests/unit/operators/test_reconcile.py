@@ -30,7 +30,7 @@ def test_webhook_events_are_appended_once_whatever_the_reruns(tmp_path: Path, mo
     ledger = FlexLedger.from_url(f"sqlite:///{tmp_path / 'ledger.db'}")
     try:
         first = webhook_events(ledger, "flex_hooks_db", "m")
-        assert first == {"read": 2, "stored": 2}
+        assert first == {"read": 2, "stored": 2, "unusable": 0}
         again = webhook_events(ledger, "flex_hooks_db", "m")  # re-reads the overlap, stores nothing twice
         assert again["stored"] == 0
         kinds = {(e["order_id"], e["kind"]) for o in ("sub-1", "sub-2") for e in ledger.order_events("m", o)}
@@ -44,7 +44,7 @@ def test_no_webhook_table_is_nothing_to_read(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setenv("AIRFLOW_CONN_FLEX_EMPTY_DB", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "e.db")}))
     ledger = FlexLedger.from_url(f"sqlite:///{tmp_path / 'ledger.db'}")
     try:
-        assert webhook_events(ledger, "flex_empty_db", "m") == {"read": 0, "stored": 0}
+        assert webhook_events(ledger, "flex_empty_db", "m") == {"read": 0, "stored": 0, "unusable": 0}
     finally:
         ledger.engine.dispose()
 
