@@ -102,10 +102,14 @@ def check_row_count(name: str, header: Any, count: int) -> None:
         raise MalformedOutboundFile(name, f"rowCount is {expected} but the file holds {count} rows")
 
 
+#: UTF-8, with or without a byte order mark (RFC 8259 lets a reader ignore one; .NET writers add it).
+TEXT_ENCODING = "utf-8-sig"
+
+
 def _raw_rows(path: Path) -> tuple[dict[str, Any], Iterator[tuple[int, Any]]]:
     """Envelope dict (without ``rows``) and an iterator of (line number, decoded row)."""
     name = path.name
-    fh = path.open(encoding="utf-8")
+    fh = path.open(encoding=TEXT_ENCODING)
     try:
         first = fh.readline()
     except UnicodeDecodeError:
@@ -122,7 +126,7 @@ def _raw_rows(path: Path) -> tuple[dict[str, Any], Iterator[tuple[int, Any]]]:
     else:
         fh.close()
         try:
-            document = json.loads(path.read_text(encoding="utf-8"))
+            document = json.loads(path.read_text(encoding=TEXT_ENCODING))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise MalformedOutboundFile(name, f"not valid JSON ({getattr(exc, 'msg', exc)})") from None
         if not isinstance(document, dict) or not isinstance(document.get("rows"), list):

@@ -239,3 +239,28 @@ def test_ack_whose_last_row_ends_in_an_array_is_read(tmp_path: Path, closing: st
     ack = read_ack_file(path)
     assert [r.order_session_key for r in ack.rows] == ["k-1", None]
     assert ack.rows[1].errors[0].field == "Transaction.Amount"
+
+
+@pytest.mark.parametrize("layout", ["lines", "document"])
+def test_files_that_start_with_a_utf8_byte_order_mark_are_read(
+    tmp_path: Path, shipped: tuple[FlexLedger, str], layout: str
+) -> None:
+    """A .NET writer's UTF-8 starts with EF BB BF; the ack and the result still apply, row for row."""
+    ledger, inbound = shipped
+    acks = [{"sequenceNumber": str(i + 1), "orderId": f"sub-{i}-2026-11", "orderSessionKey": f"osk-{i}",
+             "status": "SUBMITTED", "errors": []} for i in range(10)]  # fmt: skip
+    results = [result_row(0), result_row(1, "EXPIRED")]
+    ack = write_outbound(tmp_path / f"ack_{inbound[:-5]}.json", ack_envelope(inbound, 10), acks)
+    result = write_outbound(tmp_path / "result_x_20261201100000_0001.json", result_envelope(2), results)
+    if layout == "document":
+        ack.write_text(json.dumps({**ack_envelope(inbound, 10), "rows": acks}, indent=2))
+        result.write_text(json.dumps({**result_envelope(2), "rows": results}, indent=2))
+    for path in (ack, result):
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+
+    summary = process_outbound_files([result, ack], ledger, tmp_path / "quarantine")
+    assert summary["quarantined"] == []
+    assert summary["results"] == {"applied": 2, "ignored": 0, "unknown": 0}
+    got = ledger.rows_for_orders(MID, "evaluate", [f"sub-{i}-2026-11" for i in (0, 1, 2)])
+    assert [got[f"sub-{i}-2026-11"]["status"] for i in (0, 1, 2)] == ["APPROVED", "EXPIRED", "SUBMITTED"]
+    assert got["sub-2-2026-11"]["order_session_key"] == "osk-2"
