@@ -42,6 +42,7 @@ from bench.common import (
     size_of,
     timed,
 )
+from bench.sql_floor import run_floor
 
 MID = "6f1f4b0e-8b1c-4d8e-9a52-0c0ffee00001"
 TARGET = 1.5
@@ -137,11 +138,6 @@ UPDATE flex_order_state s SET status = e.status, seq = e.id
   FROM flex_order_events e
  WHERE e.id > :before AND s.mid = e.mid AND s.order_id = e.order_id
 """
-#: The minimal floor's events table: the primary key only (no idempotency key, no per-order index).
-FLOOR_MINIMAL_DDL = (
-    "ALTER TABLE flex_order_events DROP CONSTRAINT uq_flex_order_events_key",
-    "DROP INDEX ix_flex_order_events_order",
-)
 
 
 def make_results(n: int, work: Path) -> tuple[Path, Path]:
@@ -207,57 +203,46 @@ def design_floor(db: PgDatabase, n: int, csv_path: Path, json_name: str, *, mini
       writes into ``flex_order_events`` (its three indexes), the provider's own fold
       (``flex_provider.ledger.state.fold``), and the baseline's one ``UPDATE orders``;
     * ``minimal``: the least any ledger of events + state could write: events with a primary key only
-      (no idempotency key, no per-order index) and a two-column state update, then the same ``UPDATE``
-      (run in a transaction that is rolled back, so the tables keep their keys).
+      and a two-column state update, then the same ``UPDATE`` (``bench/sql_floor.py``).
 
     Whatever else ours does comes on top of this, so ``floor / baseline`` bounds how close a design that
     stores each outcome as an event and a state before the merchant row can get, one step after another.
     """
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
-    from flex_provider.ledger.state import begin_append, fold
+    from flex_provider.ledger.state import fold
 
+    def stage(cur: Any) -> None:
+        cur.execute(
+            "CREATE TEMP TABLE tmp_results (order_id text, status text, order_session_key text, "
+            "confirmation_id text, amount integer, currency text, result_at timestamptz) ON COMMIT DROP"
+        )
+        with csv_path.open(encoding="utf-8") as fh:
+            cur.copy_expert("COPY tmp_results FROM STDIN WITH (FORMAT csv)", fh)
+
+    def state(conn: Any, before: int) -> None:
+        if minimal:
+            conn.execute(text(FLOOR_MINIMAL_STATE_SQL), {"before": before})
+        else:
+            fold(conn, after_id=before)
+
+    def check(conn: Any) -> dict[str, Any]:
+        counts = conn.execute(text("SELECT status, count(*) FROM orders GROUP BY status")).all()
+        return {"after": {k: int(v) for k, v in counts}}
+
+    events_sql = FLOOR_EVENTS_SQL.format(mid=MID, file=json_name)
     reset(db, n)
-    engine = create_engine(db.url)
-    steps: dict[str, float] = {}
-    try:
-        with engine.connect() as conn:
-            trans = conn.begin()
-            with timed() as total:
-                cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-                with timed() as t:
-                    cur.execute(
-                        "CREATE TEMP TABLE tmp_results (order_id text, status text, order_session_key text, "
-                        "confirmation_id text, amount integer, currency text, result_at timestamptz) ON COMMIT DROP"
-                    )
-                    with csv_path.open(encoding="utf-8") as fh:
-                        cur.copy_expert("COPY tmp_results FROM STDIN WITH (FORMAT csv)", fh)
-                steps["copy_temp_s"] = t()
-                if minimal:
-                    for ddl in FLOOR_MINIMAL_DDL:
-                        conn.execute(text(ddl))
-                before = begin_append(conn)
-                with timed() as t:
-                    conn.execute(text(FLOOR_EVENTS_SQL.format(mid=MID, file=json_name)))
-                steps["events_s"] = t()
-                with timed() as t:
-                    if minimal:
-                        conn.execute(text(FLOOR_MINIMAL_STATE_SQL), {"before": before})
-                    else:
-                        fold(conn, after_id=before)
-                steps["state_s"] = t()
-                with timed() as t:
-                    conn.exec_driver_sql(BASELINE_UPDATE_SQL)
-                steps["update_orders_s"] = t()
-                counts = dict(conn.execute(text("SELECT status, count(*) FROM orders GROUP BY status")).all())
-                if minimal:
-                    trans.rollback()
-                else:
-                    trans.commit()
-            steps["wall_s"] = total()
-    finally:
-        engine.dispose()
-    return {**steps, "after": {k: int(v) for k, v in sorted(counts.items())}}
+    return run_floor(
+        db.url,
+        stage=stage,
+        steps=[
+            ("events_s", lambda conn, _: conn.execute(text(events_sql))),
+            ("state_s", state),
+            ("update_orders_s", lambda conn, _: conn.exec_driver_sql(BASELINE_UPDATE_SQL)),
+        ],
+        check=check,
+        minimal=minimal,
+    )
 
 
 def status_counts(db: PgDatabase) -> dict[str, int]:

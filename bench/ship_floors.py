@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import PgDatabase, timed
+from bench.sql_floor import run_floor
 
 #: The shipped rows, staged in a temp table (a COPY: what the ledger's own record does first).
 _STAGE_SQL = (
@@ -30,10 +31,6 @@ SELECT :mid, t.order_id, 'shipped', t.file_name || ':' || t.sequence_number, 'SH
        t.idempotency_key, :day, t.file_name, t.expiry_date_utc, :sort_key, now()
 FROM tmp_shipped t ORDER BY t.file_name, t.sequence_number
 """
-_MINIMAL_DDL = (
-    "ALTER TABLE flex_order_events DROP CONSTRAINT uq_flex_order_events_key",
-    "DROP INDEX ix_flex_order_events_order",
-)
 _MINIMAL_STATE_SQL = (
     "INSERT INTO flex_order_state (mid, order_id, status, seq, refunded_minor) "
     "SELECT mid, order_id, status, id, 0 FROM flex_order_events WHERE id > :before"
@@ -136,16 +133,16 @@ def sql_floor(db: PgDatabase, out_dir: Path, *, minimal: bool) -> dict[str, Any]
     """
     The ledger writes of the rows we shipped as SQL alone, in one transaction on an emptied ledger: the
     rows COPied into a temp table, their ``shipped`` events, and the provider's fold into new states
-    (``minimal``: primary-key-only events and a four-column state insert, rolled back afterwards so the
-    events table keeps its keys). No registry rows, no files, no Python between the statements.
+    (``minimal``: primary-key-only events and a four-column state insert, ``bench/sql_floor.py``). No
+    registry rows, no files, no Python between the statements.
     """
     import io
 
     import polars as pl
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
     from flex_provider.ledger.events import sort_key_for
-    from flex_provider.ledger.state import begin_append, fold
+    from flex_provider.ledger.state import fold
     from flex_provider.utc import utc_now
 
     manifest, frames = _shipped(out_dir)
@@ -158,38 +155,23 @@ def sql_floor(db: PgDatabase, out_dir: Path, *, minimal: bool) -> dict[str, Any]
         "day": manifest.business_date,
         "sort_key": sort_key_for("shipped", "SHIPPED", sent_at, ""),
     }
-    engine = create_engine(db.url)
-    steps: dict[str, Any] = {}
-    try:
-        with engine.connect() as conn:
-            trans = conn.begin()
-            with timed() as total:
-                cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-                with timed() as t:
-                    cur.execute(_STAGE_SQL)
-                    cur.copy_expert("COPY tmp_shipped FROM STDIN WITH (FORMAT csv)", csv)
-                steps["copy_temp_s"] = t()
-                if minimal:
-                    for ddl in _MINIMAL_DDL:
-                        conn.execute(text(ddl))
-                before = begin_append(conn)
-                with timed() as t:
-                    conn.execute(text(_EVENTS_SQL), params)
-                steps["events_s"] = t()
-                with timed() as t:
-                    if minimal:
-                        conn.execute(text(_MINIMAL_STATE_SQL), {"before": before})
-                    else:
-                        fold(conn, after_id=before)
-                steps["state_s"] = t()
-                steps["states"] = int(
-                    conn.execute(text("SELECT count(*) FROM flex_order_state")).scalar_one()
-                )
-                if minimal:
-                    trans.rollback()
-                else:
-                    trans.commit()
-            steps["wall_s"] = total()
-    finally:
-        engine.dispose()
-    return steps
+
+    def stage(cur: Any) -> None:
+        cur.execute(_STAGE_SQL)
+        cur.copy_expert("COPY tmp_shipped FROM STDIN WITH (FORMAT csv)", csv)
+
+    def state(conn: Any, before: int) -> None:
+        if minimal:
+            conn.execute(text(_MINIMAL_STATE_SQL), {"before": before})
+        else:
+            fold(conn, after_id=before)
+
+    return run_floor(
+        db.url,
+        stage=stage,
+        steps=[("events_s", lambda conn, _: conn.execute(text(_EVENTS_SQL), params)), ("state_s", state)],
+        check=lambda conn: {
+            "states": conn.execute(text("SELECT count(*) FROM flex_order_state")).scalar_one()
+        },
+        minimal=minimal,
+    )
