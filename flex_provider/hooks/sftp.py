@@ -5,8 +5,8 @@ Thin layers over the sftp provider's :class:`~airflow.providers.sftp.hooks.sftp.
 for workers) and :class:`~airflow.providers.sftp.hooks.sftp.SFTPHookAsync` (asyncssh, for triggers).
 They reuse the standard ``sftp`` connection type, including its ``host_key`` pinning, and add what the
 exchange needs: the ``inbound_dir`` / ``outbound_dir`` folders from the connection extra, atomic
-uploads (``<name>.part`` then ``posix_rename``), listings of finished outbound files, and a host-key
-error that says how to fix it.
+uploads (``<name>.part`` then a rename that replaces, ``sftp_rename``), listings of finished outbound
+files, and a host-key error that says how to fix it.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from paramiko import SFTPClient
 
 from flex_provider import SFTP_CONN_ID
 from flex_provider.exceptions import FlexHostKeyMismatchError
+from flex_provider.hooks.sftp_rename import rename_replacing
 from flex_provider.hooks.sftp_upload import UploadResult
 
 if TYPE_CHECKING:
@@ -197,7 +198,7 @@ class FlexSftpHook(SFTPHook):
         An uploader over ``channels`` SFTP channels of one SSH session (asyncssh, in a background
         thread): ``with hook.open_uploader() as up: up.submit(path) ...; up.wait_all()``.
 
-        Same guarantees as :meth:`upload_files` (``.part`` + size check + ``posix-rename``, a final name
+        Same guarantees as :meth:`upload_files` (``.part`` + size check + rename, a final name
         with the expected size is ``skipped``, line 1 replaced if asked, the ``host_key`` pin), with
         ``channels`` files in flight while the caller prepares the next ones.
         """
@@ -261,7 +262,7 @@ class FlexSftpHook(SFTPHook):
                 except OSError:
                     if _remote_size(sftp, target_dir) is None:  # not made by a concurrent mover either
                         raise
-            sftp.posix_rename(posixpath.join(folder, name), target)
+            rename_replacing(sftp, posixpath.join(folder, name), target)
         return target
 
 

@@ -7,7 +7,7 @@ while they run.
 files one by one (say, as soon as the ledger has recorded each) and collects :class:`UploadResult`\\s as
 they finish; ``channels`` files are in flight at once, each on its own SFTP channel of the same SSH
 connection. Each file is written as ``<name>.part`` (line 1 replaced if asked), its size on the server
-is checked, and it is renamed with ``posix-rename``; a final name already holding the expected size is
+is checked, and it is renamed (``posix-rename``, else the plain rename: ``sftp_rename``); a final name already holding the expected size is
 left alone (``skipped``). The server's key is checked against the ``sftp`` connection's ``host_key``
 pin (else ``~/.ssh/known_hosts``), never skipped; a key that does not match raises
 :class:`FlexHostKeyMismatchError`.
@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import asyncssh
+
+from flex_provider.hooks.sftp_rename import rename_replacing, rename_replacing_async
 
 if TYPE_CHECKING:
     from paramiko import SFTPClient
@@ -115,7 +117,7 @@ def upload_one(
     remote_size = sftp.stat(part).st_size
     if remote_size != sent:
         raise OSError(f"Upload of {name} incomplete: sent {sent} bytes, server holds {remote_size}")
-    sftp.posix_rename(part, final)
+    rename_replacing(sftp, part, final)
     hook.log.info("Uploaded %s (%d bytes) to %s", name, sent, final)
     return UploadResult(name, final, str(local), "uploaded", sent, digest.hexdigest())
 
@@ -305,7 +307,7 @@ class ChannelUploader:
         size = (await sftp.stat(part)).size
         if size != len(data):
             raise OSError(f"Upload of {name} incomplete: sent {len(data)} bytes, server holds {size}")
-        await sftp.posix_rename(part, final)
+        await rename_replacing_async(sftp, part, final)
         self.hook.log.info("Uploaded %s (%d bytes) to %s", name, len(data), final)
         return UploadResult(name, final, str(local), "uploaded", len(data), hashlib.sha256(data).hexdigest())
 
