@@ -117,6 +117,12 @@ class FlexSftpHook(SFTPHook):
         extra = self.get_connection(ssh_conn_id).extra_dejson if ssh_conn_id else {}
         self.inbound_dir: str = inbound_dir or extra.get("inbound_dir") or DEFAULT_INBOUND_DIR
         self.outbound_dir: str = outbound_dir or extra.get("outbound_dir") or DEFAULT_OUTBOUND_DIR
+        #: The ``private_key_passphrase`` extra, for a ``key_file`` as well as an inline ``private_key``.
+        self.key_passphrase: str | None = extra.get("private_key_passphrase") or None
+        if self.key_file and self.key_passphrase and self.pkey is None:
+            # SSHHook hands paramiko the key file without its passphrase: load the key here instead.
+            key_text = Path(self.key_file).expanduser().read_text(encoding="utf-8")
+            self.pkey = self._pkey_from_private_key(key_text, passphrase=self.key_passphrase)
 
     # -- connection -----------------------------------------------------------------------------
 

@@ -152,6 +152,8 @@ def connect_options(hook: FlexSftpHook) -> dict[str, Any]:
         ]
     elif hook.key_file:
         options["client_keys"] = [hook.key_file]
+        if hook.key_passphrase:
+            options["passphrase"] = hook.key_passphrase
     return options
 
 
