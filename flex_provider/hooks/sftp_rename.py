@@ -5,7 +5,8 @@ Put a finished file under its final name on any SFTP server.
 missing or partial; OpenSSH has it, but many managed SFTP services do not (they refuse it, or do not
 advertise it). Without it, the protocol's plain rename is used: that one never replaces an existing
 name, so a target that already exists (an earlier upload of another size, an outbound file moved
-before) is removed first, and only when the source is still there to take its place. Either way the final name never holds partial content.
+before) is removed first, and only when the source is still there to take its place. Either way the
+final name never holds partial content.
 """
 
 from __future__ import annotations
