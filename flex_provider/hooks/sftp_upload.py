@@ -8,9 +8,9 @@ files one by one (say, as soon as the ledger has recorded each) and collects :cl
 they finish; ``channels`` files are in flight at once, each on its own SFTP channel of the same SSH
 connection. Each file is written as ``<name>.part`` (line 1 replaced if asked), its size on the server
 is checked, and it is renamed (``posix-rename``, else the plain rename: ``sftp_rename``); a final name
-already holding the expected size is left alone (``skipped``). The server's key is checked against the ``sftp`` connection's ``host_key``
-pin (else ``~/.ssh/known_hosts``), never skipped; a key that does not match raises
-:class:`FlexHostKeyMismatchError`.
+already holding the expected size is left alone (``skipped``). The server's key is checked against the
+``sftp`` connection's ``host_key`` pin (else ``~/.ssh/known_hosts``), never skipped; a key that does not
+match raises :class:`FlexHostKeyMismatchError`.
 """
 
 from __future__ import annotations
