@@ -13,13 +13,25 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
+from decimal import Decimal
 from typing import Any
 
 import polars as pl
 import pyarrow as pa
 
-from flex_provider.batch.columns import INT_TEXT, PY_WHITESPACE, ZERO_PADDED
+from flex_provider.batch.columns import (
+    COLUMN_ALIASES,
+    CONTROL_COLUMNS,
+    INT_TEXT,
+    PY_WHITESPACE,
+    SOURCE_COLUMNS,
+    ZERO_PADDED,
+)
+from flex_provider.batch.driver_types import plain_table
 from flex_provider.utc import parse_utc, to_utc
+
+#: Every column name a batch reads (an unreadable driver type there raises; elsewhere it is dropped).
+USED_COLUMNS = frozenset({*SOURCE_COLUMNS, *COLUMN_ALIASES, *CONTROL_COLUMNS})
 
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0"})
@@ -83,9 +95,15 @@ def coerce_value(value: Any, kind: str, column: str = "") -> Any:
     value = _plain(value)
     if is_null(value):
         return None
+    if isinstance(value, Decimal):  # a numeric column: whole values are integers, 1999.00 included
+        if not value.is_finite():
+            raise CoercionError("expected a finite number")
+        value = int(value) if value == value.to_integral_value() else (float(value) if kind != "str" else value)
     if kind == "str":
         if isinstance(value, bool):
             raise CoercionError("expected text, got a boolean")
+        if isinstance(value, Decimal):
+            return format(value, "f")
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if isinstance(value, int):
@@ -157,7 +175,7 @@ def _series_or_values(name: str, values: list[Any]) -> pl.Series | list[Any]:
 def to_chunk(chunk: Any) -> Chunk:
     """Normalise one input chunk (Arrow RecordBatch/Table, polars/pandas DataFrame, list of dicts)."""
     if isinstance(chunk, (pa.RecordBatch, pa.Table)):
-        chunk = pl.from_arrow(chunk)
+        chunk = pl.from_arrow(plain_table(chunk, USED_COLUMNS))
     if isinstance(chunk, pl.DataFrame):
         return Chunk({c: chunk.get_column(c) for c in chunk.columns}, chunk.height)
     if hasattr(chunk, "to_dict") and hasattr(chunk, "dtypes"):  # pandas
@@ -255,6 +273,8 @@ def cast_column(raw: pl.Series | list[Any], kind: str, column: str) -> tuple[pl.
         ):
             return cast_column(s.cast(pl.Int64), kind, column)
         return _cast_values(s.to_list(), kind, column)
+    if isinstance(dt, pl.Decimal):
+        return _cast_decimal(s, kind, column)
     if isinstance(dt, pl.Datetime) and kind == "datetime":
         if dt.time_zone is None:
             s = s.dt.replace_time_zone("UTC")
@@ -262,3 +282,23 @@ def cast_column(raw: pl.Series | list[Any], kind: str, column: str) -> tuple[pl.
     if dt == pl.Date and kind == "datetime":
         return s.cast(pl.Datetime("us")).dt.replace_time_zone("UTC").alias(column), none
     return _cast_values(s.to_list(), kind, column)
+
+
+def _cast_decimal(s: pl.Series, kind: str, column: str) -> tuple[pl.Series, pl.Series]:
+    """A decimal column (``numeric``): whole values are integers (``1999.00`` minor units is 1999)."""
+    if kind == "float":
+        return s.cast(pl.Float64).alias(column), pl.Series(column, [False] * len(s), dtype=pl.Boolean)
+    as_int = s.cast(pl.Int64, strict=False)
+    whole = as_int.is_not_null() & (as_int.cast(s.dtype, strict=False) == s)
+    if kind == "int":
+        typed = pl.select(pl.when(whole).then(as_int)).to_series()
+    elif kind == "str":
+        text = pl.select(pl.when(whole).then(as_int.cast(pl.String)).otherwise(s.cast(pl.String))).to_series()
+        if column in ZERO_PADDED:
+            text = text.str.zfill(ZERO_PADDED[column])
+        return text.alias(column), pl.Series(column, [False] * len(s), dtype=pl.Boolean)
+    elif kind == "bool":
+        typed = pl.select(pl.when(whole & (as_int == 1)).then(True).when(whole & (as_int == 0)).then(False)).to_series()
+    else:
+        return _cast_values(s.to_list(), kind, column)
+    return typed.alias(column), (s.is_not_null() & typed.is_null()).alias(column)
