@@ -13,6 +13,8 @@
 -- CANCELLED|REFUNDED(3), the ledger's own ranks (a status you set by hand stays), with one exception: PENDING_FLEX -> DECLINED when Flex
 -- refused the row. The flex_* columns always show the ledger's state.
 -- Bind parameter: now. Portable: PostgreSQL and SQLite >= 3.39 (UPDATE ... FROM, IS DISTINCT FROM).
+-- Order ids are text here: if your orders.order_id is a uuid or a bigint, compare
+-- orders.order_id = CAST(s.order_id AS uuid) (or bigint), which keeps your index on orders.order_id.
 UPDATE orders
 SET status = CASE
         WHEN s.new_status IS NULL THEN orders.status
