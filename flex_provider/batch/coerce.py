@@ -134,6 +134,8 @@ def coerce_value(value: Any, kind: str, column: str = "") -> Any:
             return value
         if isinstance(value, (int, float)) and value in (0, 1):  # a NULL makes pandas' int column float
             return bool(value)
+        if isinstance(value, bytes) and value in (b"\x00", b"\x01"):  # MySQL's BIT(1)
+            return value == b"\x01"
         if isinstance(value, str):
             text = value.strip().lower()
             if text in _TRUE:

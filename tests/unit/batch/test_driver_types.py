@@ -115,3 +115,18 @@ def test_python_decimals_count_like_numeric_columns(tmp_path: Path) -> None:
             ("o2", "invalid_amount"),
             ("o3", "invalid_amount"),
         ]
+
+
+def test_mysql_bit_one_values_are_booleans(tmp_path: Path) -> None:
+    """MySQL's BIT(1) reaches Python as one byte (PyMySQL, through the SQLAlchemy path)."""
+
+    def row(n: int, flag: bytes) -> dict[str, Any]:
+        return {"order_id": f"o{n}", "transaction_id": f"t{n}", "amount_cents": 1999, "currency": "USD",
+                "card_token": "tok", "transaction_at": "2026-11-24T10:00:00Z", "is_mit": True, "is_recurring": flag}  # fmt: skip
+
+    writer = BatchWriter(kind="evaluate", mid=MID, business_date=DAY, out_dir=tmp_path)
+    writer.write([[row(1, b"\x01"), row(2, b"\x00"), row(3, b"\x02")]])
+    lines = (tmp_path / writer.file_name(1)).read_text().splitlines()[1:-1]
+    assert [json.loads(line.rstrip(","))["isRecurring"] for line in lines] == [True, False]
+    with (tmp_path / writer.rejects_name).open(encoding="utf-8", newline="") as fh:
+        assert [(r["order_id"], r["reason"]) for r in csv.DictReader(fh)] == [("o3", "invalid:is_recurring")]
