@@ -32,3 +32,23 @@ def test_model_pascal_case_extra_and_dedupe():
     ):
         with pytest.raises(ValueError):  # noqa: PT011
             FlexWebhookEvent.model_validate(bad)
+
+
+@pytest.mark.parametrize(
+    ("extra", "amount", "currency"),
+    [({"Amount": 19.99, "Currency": "USD"}, None, "USD"), ({"Amount": "1999"}, 1999, None),
+     ({"Amount": {"value": 1999}, "Currency": "US Dollar"}, None, None), ({"Amount": True}, None, None)],
+)  # fmt: skip
+def test_our_amount_and_currency_in_another_form_never_refuse_a_delivery(
+    extra: dict[str, object], amount: int | None, currency: str | None
+) -> None:
+    wire = {"Event": "order.completed", "TimeStamp": "2026-11-25T09:00:00Z", "OrderId": "ord-1", **extra}
+    ev = FlexWebhookEvent.model_validate_json(json.dumps(wire))
+    assert (ev.status, ev.amount, ev.currency) == ("APPROVED", amount, currency)
+
+
+def test_numeric_ids_are_read_as_their_text() -> None:
+    wire = {"Event": "order.completed", "TimeStamp": "2026-11-25T09:00:00Z", "OrderId": "ord-1",
+            "ExternalOrderId": 12345, "ConfirmationId": 22}  # fmt: skip
+    ev = FlexWebhookEvent.model_validate_json(json.dumps(wire))
+    assert (ev.external_order_id, ev.confirmation_id) == ("12345", "22")
