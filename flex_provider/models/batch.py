@@ -23,9 +23,11 @@ BatchKind = Literal["evaluate", "transmit"]
 
 
 class _WireModel(BaseModel):
-    """camelCase on the wire, extra keys ignored."""
+    """camelCase on the wire, extra keys ignored; a number where text belongs is its text (``"orderId": 12345``)."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", coerce_numbers_to_str=True
+    )
 
     def to_wire(self) -> dict[str, Any]:
         """JSON-ready dict with the wire (camelCase) names."""

@@ -264,3 +264,20 @@ def test_files_that_start_with_a_utf8_byte_order_mark_are_read(
     got = ledger.rows_for_orders(MID, "evaluate", [f"sub-{i}-2026-11" for i in (0, 1, 2)])
     assert [got[f"sub-{i}-2026-11"]["status"] for i in (0, 1, 2)] == ["APPROVED", "EXPIRED", "SUBMITTED"]
     assert got["sub-2-2026-11"]["order_session_key"] == "osk-2"
+
+
+def test_numbers_where_the_files_hold_text_are_read_as_their_text(
+    tmp_path: Path, shipped: tuple[FlexLedger, str]
+) -> None:
+    """``"sequenceNumber": 1``, ``"confirmationId": 22`` (a writer that types ids as numbers) still apply."""
+    ledger, inbound = shipped
+    acks = [{"sequenceNumber": i + 1, "orderId": f"sub-{i}-2026-11", "orderSessionKey": f"osk-{i}",
+             "status": "SUBMITTED", "errors": []} for i in range(10)]  # fmt: skip
+    ack = write_outbound(tmp_path / f"ack_{inbound[:-5]}.json", ack_envelope(inbound, 10), acks)
+    result = write_outbound(tmp_path / "result_x_20261201100000_0001.json", result_envelope(1),
+                            [result_row(0, confirmationId=22)])  # fmt: skip
+    summary = process_outbound_files([result, ack], ledger, tmp_path / "quarantine")
+    assert summary["quarantined"] == []
+    got = ledger.rows_for_orders(MID, "evaluate", ["sub-0-2026-11", "sub-1-2026-11"])
+    assert (got["sub-0-2026-11"]["status"], got["sub-0-2026-11"]["confirmation_id"]) == ("APPROVED", "22")
+    assert got["sub-1-2026-11"]["status"] == "SUBMITTED"
