@@ -98,23 +98,41 @@ def sftp_server(request: pytest.FixtureRequest) -> SftpEndpoint:
     return _sandbox_endpoint(sandbox)
 
 
-@pytest.fixture
-def exchange(sftp_server: SftpEndpoint, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """A connection with its own inbound/outbound folders on the server (so tests never collide)."""
+def exchange_on(server: SftpEndpoint, monkeypatch: pytest.MonkeyPatch, **extra: object) -> dict[str, Any]:
+    """A connection with its own inbound/outbound folders on ``server``; ``extra`` overrides its extras."""
     base = f"t-{uuid.uuid4().hex[:8]}"
     for sub in ("in", "out"):
-        (sftp_server.root / base / sub).mkdir(parents=True)
+        (server.root / base / sub).mkdir(parents=True)
     conn_id = f"flex_sftp_{base[2:]}"
     monkeypatch.setenv(
         f"AIRFLOW_CONN_{conn_id.upper()}",
-        sftp_server.conn_json(inbound_dir=f"{base}/in", outbound_dir=f"{base}/out"),
+        server.conn_json(inbound_dir=f"{base}/in", outbound_dir=f"{base}/out", **extra),
     )
     return {
         "conn_id": conn_id,
-        "server": sftp_server,
-        "inbound": sftp_server.root / base / "in",
-        "outbound": sftp_server.root / base / "out",
+        "server": server,
+        "inbound": server.root / base / "in",
+        "outbound": server.root / base / "out",
     }
+
+
+@pytest.fixture
+def exchange(sftp_server: SftpEndpoint, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """A connection with its own inbound/outbound folders on the server (so tests never collide)."""
+    return exchange_on(sftp_server, monkeypatch)
+
+
+def upload_both_ways(conn_id: str, files: list[Path]) -> list[str]:
+    """Upload the first file over the paramiko connection and the rest over two channels; the statuses."""
+    from flex_provider.hooks.sftp import FlexSftpHook
+
+    hook = FlexSftpHook(conn_id)
+    statuses = [r.status for r in hook.upload_files(files[:1])]
+    with hook.open_uploader(channels=2) as uploader:
+        for path in files[1:]:
+            uploader.submit(path)
+        statuses += sorted(r.status for r in uploader.wait_all())
+    return statuses
 
 
 def wrong_host_key() -> str:

@@ -6,16 +6,15 @@ connection, the asyncssh upload channels, the triggerer's listing).
 
 from __future__ import annotations
 
-import json
 import subprocess
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from flex_provider.hooks.sftp import FlexSftpAsyncHook, FlexSftpHook
+from flex_provider.hooks.sftp import FlexSftpAsyncHook
 from tests.fixtures.sshd import SftpEndpoint
+from tests.sftp.conftest import exchange_on, upload_both_ways
 
 PASSPHRASE = "correct horse battery staple"
 
@@ -35,16 +34,11 @@ def protected_key(sshd: SftpEndpoint, tmp_path_factory: pytest.TempPathFactory) 
 def exchange(
     request: pytest.FixtureRequest, sshd: SftpEndpoint, protected_key: Path, monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, Any]:
-    base = f"t-{uuid.uuid4().hex[:8]}"
-    for sub in ("in", "out"):
-        (sshd.root / base / sub).mkdir(parents=True)
-    key = {"key_file": str(protected_key)} if request.param == "key_file" else {"private_key": protected_key.read_text()}
-    conn = json.loads(sshd.conn_json(inbound_dir=f"{base}/in", outbound_dir=f"{base}/out"))
-    conn["extra"].pop("key_file")
-    conn["extra"].update(key, private_key_passphrase=PASSPHRASE)
-    conn_id = f"flex_sftp_pp_{base[2:]}"
-    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
-    return {"conn_id": conn_id, "inbound": sshd.root / base / "in", "outbound": sshd.root / base / "out"}
+    if request.param == "key_file":
+        key: dict[str, object] = {"key_file": str(protected_key)}
+    else:
+        key = {"key_file": None, "private_key": protected_key.read_text()}
+    return exchange_on(sshd, monkeypatch, **key, private_key_passphrase=PASSPHRASE)
 
 
 def test_uploads_log_in_with_a_passphrase_protected_key(exchange: dict[str, Any], tmp_path: Path) -> None:
@@ -53,12 +47,7 @@ def test_uploads_log_in_with_a_passphrase_protected_key(exchange: dict[str, Any]
         path = tmp_path / f"evaluate_M_20261124_000{n}.json"
         path.write_text(f'{{"fileType":"evaluate","rows":[\n{{"n":{n}}}\n]}}\n')
         files.append(path)
-    hook = FlexSftpHook(exchange["conn_id"])
-    assert [r.status for r in hook.upload_files(files[:1])] == ["uploaded"]
-    with hook.open_uploader(channels=2) as uploader:
-        for path in files[1:]:
-            uploader.submit(path)
-        assert sorted(r.status for r in uploader.wait_all()) == ["uploaded", "uploaded"]
+    assert upload_both_ways(exchange["conn_id"], files) == ["uploaded"] * 3
     assert sorted(p.name for p in exchange["inbound"].iterdir()) == [p.name for p in files]
 
 

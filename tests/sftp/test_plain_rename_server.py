@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import pytest
 from flex_provider.hooks.sftp import FlexSftpHook
 from tests.fixtures.sshd import SftpEndpoint, running_sshd, sshd_usable
 from tests.servers import server_missing
+from tests.sftp.conftest import exchange_on, upload_both_ways
 
 
 @pytest.fixture(scope="module")
@@ -30,16 +30,7 @@ def plain_rename_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sftp
 
 @pytest.fixture
 def exchange(plain_rename_sshd: SftpEndpoint, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    base = f"t-{uuid.uuid4().hex[:8]}"
-    for sub in ("in", "out"):
-        (plain_rename_sshd.root / base / sub).mkdir(parents=True)
-    conn_id = f"flex_sftp_plain_{base[2:]}"
-    monkeypatch.setenv(
-        f"AIRFLOW_CONN_{conn_id.upper()}",
-        plain_rename_sshd.conn_json(inbound_dir=f"{base}/in", outbound_dir=f"{base}/out"),
-    )
-    return {"conn_id": conn_id, "inbound": plain_rename_sshd.root / base / "in",
-            "outbound": plain_rename_sshd.root / base / "out"}  # fmt: skip
+    return exchange_on(plain_rename_sshd, monkeypatch)
 
 
 def _batch_file(path: Path, rows: int) -> Path:
@@ -59,12 +50,7 @@ def test_the_server_really_refuses_posix_rename(exchange: dict[str, Any]) -> Non
 
 def test_uploads_land_whole_under_their_final_names(exchange: dict[str, Any], tmp_path: Path) -> None:
     files = [_batch_file(tmp_path / f"evaluate_M_20261124_000{n}.json", rows=n * 50) for n in (1, 2, 3)]
-    hook = FlexSftpHook(exchange["conn_id"])
-    assert [r.status for r in hook.upload_files(files[:1])] == ["uploaded"]
-    with hook.open_uploader(channels=2) as uploader:
-        for path in files[1:]:
-            uploader.submit(path)
-        assert sorted(r.status for r in uploader.wait_all()) == ["uploaded", "uploaded"]
+    assert upload_both_ways(exchange["conn_id"], files) == ["uploaded"] * 3
     assert sorted(p.name for p in exchange["inbound"].iterdir()) == [p.name for p in files]
     for path in files:
         assert (exchange["inbound"] / path.name).read_bytes() == path.read_bytes()
