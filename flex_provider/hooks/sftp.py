@@ -32,7 +32,7 @@ from paramiko import SFTPClient
 
 from flex_provider import SFTP_CONN_ID
 from flex_provider.exceptions import FlexHostKeyMismatchError
-from flex_provider.hooks.sftp_rename import rename_replacing
+from flex_provider.hooks.sftp_rename import remote_size, rename_replacing
 from flex_provider.hooks.sftp_upload import UploadResult
 
 if TYPE_CHECKING:
@@ -262,11 +262,11 @@ class FlexSftpHook(SFTPHook):
         target_dir = posixpath.join(folder, subdir)
         target = posixpath.join(target_dir, name)
         with self.get_managed_conn() as sftp:
-            if _remote_size(sftp, target_dir) is None:
+            if remote_size(sftp, target_dir) is None:
                 try:
                     sftp.mkdir(target_dir)
                 except OSError:
-                    if _remote_size(sftp, target_dir) is None:  # not made by a concurrent mover either
+                    if remote_size(sftp, target_dir) is None:  # not made by a concurrent mover either
                         raise
             rename_replacing(sftp, posixpath.join(folder, name), target)
         return target
@@ -376,14 +376,6 @@ def select_files(
         and any(fnmatch(name, p) for p in patterns)
     ]
     return sorted(selected, key=lambda f: f.name)
-
-
-def _remote_size(sftp: SFTPClient, path: str) -> int | None:
-    """Return the size of a remote path, or None when it does not exist."""
-    try:
-        return sftp.stat(path).st_size
-    except FileNotFoundError:
-        return None
 
 
 def _check_name(name: str) -> None:

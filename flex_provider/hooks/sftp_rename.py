@@ -17,26 +17,28 @@ if TYPE_CHECKING:
     from paramiko import SFTPClient
 
 
-def _exists(sftp: SFTPClient, path: str) -> bool:
+def remote_size(sftp: SFTPClient, path: str) -> int | None:
+    """The size of a remote path (paramiko), or None when it does not exist."""
     try:
-        sftp.stat(path)
-    except OSError:
-        return False
-    return True
+        return sftp.stat(path).st_size
+    except FileNotFoundError:
+        return None
 
 
 def rename_replacing(sftp: SFTPClient, source: str, target: str) -> None:
     """``source`` becomes ``target`` (paramiko), replacing it: posix-rename, else the plain rename."""
     try:
         sftp.posix_rename(source, target)
-        return
-    except OSError:  # refused, or unknown to the server: the plain rename below says which
-        pass
+    except OSError:  # refused, or unknown to the server: the plain rename says which
+        _plain_rename(sftp, source, target)
+
+
+def _plain_rename(sftp: SFTPClient, source: str, target: str) -> None:
     try:
         sftp.rename(source, target)
     except OSError:
-        if not (_exists(sftp, source) and _exists(sftp, target)):  # nothing of ours to put in its place
-            raise
+        if remote_size(sftp, source) is None or remote_size(sftp, target) is None:
+            raise  # nothing of ours to put in its place, or nothing in the way
         sftp.remove(target)
         sftp.rename(source, target)
 
@@ -47,9 +49,13 @@ async def rename_replacing_async(sftp: Any, source: str, target: str) -> None:
 
     try:
         await sftp.posix_rename(source, target)
-        return
     except (asyncssh.SFTPOpUnsupported, asyncssh.SFTPPermissionDenied, asyncssh.SFTPFailure):
-        pass
+        await _plain_rename_async(sftp, source, target)
+
+
+async def _plain_rename_async(sftp: Any, source: str, target: str) -> None:
+    import asyncssh
+
     try:
         await sftp.rename(source, target)
     except asyncssh.SFTPError:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import asyncssh
 
-from flex_provider.hooks.sftp_rename import rename_replacing, rename_replacing_async
+from flex_provider.hooks.sftp_rename import remote_size, rename_replacing, rename_replacing_async
 
 if TYPE_CHECKING:
     from paramiko import SFTPClient
@@ -94,7 +94,7 @@ def upload_one(
             head = _replace_first_line(src, transform)
         # `src` is now positioned after line 1 when transformed, at 0 otherwise.
         expected = len(head) + local_size - src.tell()
-        existing = _remote_size(sftp, final)
+        existing = remote_size(sftp, final)
         if existing == expected:
             hook.log.info("Skipping %s: %s already holds %d bytes", name, final, existing)
             return UploadResult(name, final, str(local), "skipped", existing, None)
@@ -114,20 +114,12 @@ def upload_one(
                 dst.write(chunk)
                 digest.update(chunk)
                 sent += len(chunk)
-    remote_size = sftp.stat(part).st_size
-    if remote_size != sent:
-        raise OSError(f"Upload of {name} incomplete: sent {sent} bytes, server holds {remote_size}")
+    held = sftp.stat(part).st_size
+    if held != sent:
+        raise OSError(f"Upload of {name} incomplete: sent {sent} bytes, server holds {held}")
     rename_replacing(sftp, part, final)
     hook.log.info("Uploaded %s (%d bytes) to %s", name, sent, final)
     return UploadResult(name, final, str(local), "uploaded", sent, digest.hexdigest())
-
-
-def _remote_size(sftp: SFTPClient, path: str) -> int | None:
-    """Return the size of a remote path, or None when it does not exist."""
-    try:
-        return sftp.stat(path).st_size
-    except FileNotFoundError:
-        return None
 
 
 def connect_options(hook: FlexSftpHook) -> dict[str, Any]:
