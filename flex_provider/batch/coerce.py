@@ -98,12 +98,15 @@ def coerce_value(value: Any, kind: str, column: str = "") -> Any:
     if isinstance(value, Decimal):  # a numeric column: whole values are integers, 1999.00 included
         if not value.is_finite():
             raise CoercionError("expected a finite number")
-        value = int(value) if value == value.to_integral_value() else (float(value) if kind != "str" else value)
+        if value == value.to_integral_value():
+            value = int(value)
+        elif kind == "str":
+            return format(value, "f")
+        else:
+            value = float(value)
     if kind == "str":
         if isinstance(value, bool):
             raise CoercionError("expected text, got a boolean")
-        if isinstance(value, Decimal):
-            return format(value, "f")
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if isinstance(value, int):
@@ -115,13 +118,14 @@ def coerce_value(value: Any, kind: str, column: str = "") -> Any:
     if kind == "int":
         if isinstance(value, bool):
             raise CoercionError("expected an integer, got a boolean")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str) and INT_TEXT.match(value) and value.strip().lstrip("-").isascii():
-            return int(value)
-        raise CoercionError("expected an integer")
+        whole_text = isinstance(value, str) and INT_TEXT.match(value) and value.strip().lstrip("-").isascii()
+        if (isinstance(value, float) and value.is_integer()) or whole_text:
+            value = int(value)
+        if not isinstance(value, int):
+            raise CoercionError("expected an integer")
+        if not -(2**63) <= value < 2**63:  # the typed column is 64-bit, as the ledger's amounts are
+            raise CoercionError("expected an integer within 64 bits")
+        return value
     if kind == "float":
         if isinstance(value, bool):
             raise CoercionError("expected a number, got a boolean")
@@ -275,8 +279,13 @@ def cast_column(raw: pl.Series | list[Any], kind: str, column: str) -> tuple[pl.
         ):
             return cast_column(s.cast(pl.Int64), kind, column)
         return _cast_values(s.to_list(), kind, column)
-    if isinstance(dt, pl.Decimal):
-        return _cast_decimal(s, kind, column)
+    if isinstance(dt, pl.Decimal):  # a numeric column: whole values are integers (1999.00 minor units)
+        if kind == "float":
+            return s.cast(pl.Float64).alias(column), none
+        as_int = s.cast(pl.Int64, strict=False)
+        if as_int.null_count() == s.null_count() and bool((as_int.cast(dt) == s).fill_null(True).all()):
+            return cast_column(as_int, kind, column)
+        return _cast_values(s.to_list(), kind, column)
     if isinstance(dt, pl.Datetime) and kind == "datetime":
         if dt.time_zone is None:
             s = s.dt.replace_time_zone("UTC")
@@ -285,22 +294,3 @@ def cast_column(raw: pl.Series | list[Any], kind: str, column: str) -> tuple[pl.
         return s.cast(pl.Datetime("us")).dt.replace_time_zone("UTC").alias(column), none
     return _cast_values(s.to_list(), kind, column)
 
-
-def _cast_decimal(s: pl.Series, kind: str, column: str) -> tuple[pl.Series, pl.Series]:
-    """A decimal column (``numeric``): whole values are integers (``1999.00`` minor units is 1999)."""
-    if kind == "float":
-        return s.cast(pl.Float64).alias(column), pl.Series(column, [False] * len(s), dtype=pl.Boolean)
-    as_int = s.cast(pl.Int64, strict=False)
-    whole = as_int.is_not_null() & (as_int.cast(s.dtype, strict=False) == s)
-    if kind == "int":
-        typed = pl.select(pl.when(whole).then(as_int)).to_series()
-    elif kind == "str":
-        text = pl.select(pl.when(whole).then(as_int.cast(pl.String)).otherwise(s.cast(pl.String))).to_series()
-        if column in ZERO_PADDED:
-            text = text.str.zfill(ZERO_PADDED[column])
-        return text.alias(column), pl.Series(column, [False] * len(s), dtype=pl.Boolean)
-    elif kind == "bool":
-        typed = pl.select(pl.when(whole & (as_int == 1)).then(True).when(whole & (as_int == 0)).then(False)).to_series()
-    else:
-        return _cast_values(s.to_list(), kind, column)
-    return typed.alias(column), (s.is_not_null() & typed.is_null()).alias(column)

@@ -6,6 +6,7 @@ vectorised column path casts exactly as the value-by-value path does.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
@@ -104,3 +105,11 @@ def test_every_input_shape_becomes_the_same_columns() -> None:
     mixed = to_chunk([{"v": 1}, {"v": "2"}])  # hand-made rows of two types stay values
     assert mixed.raw("v") == [1, "2"]
     assert [is_null(v) for v in (" ", float("nan"), None, 0, "0")] == [True, True, True, False, False]
+
+
+@pytest.mark.parametrize("values", [[2**70, 5], [Decimal("99999999999999999999999.00"), Decimal("5.00")]])
+def test_an_integer_beyond_64_bits_is_marked_not_a_crash(values: list[Any]) -> None:
+    """The typed column is 64-bit: a bigger whole number (a Python int, a numeric) is a bad value."""
+    raw = pl.Series("amount_cents", values, dtype=pl.Decimal(38, 2)) if isinstance(values[0], Decimal) else values
+    typed, bad = cast_column(raw, "int", "amount_cents")
+    assert (typed.to_list(), bad.to_list()) == ([None, 5], [True, False])
