@@ -74,17 +74,28 @@ class FlexWebhookEvent(BaseModel):
         """An id sent as a JSON number (a merchant's numeric order id echoed back) is its text."""
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
-    @field_validator("amount", "currency", mode="before")
+    @field_validator("amount", mode="before")
     @classmethod
-    def _ours_or_none(cls, value: Any, info: Any) -> Any:
+    def _amount_or_none(cls, value: Any) -> Any:
         """
         ``Amount`` (whole cents) and ``Currency`` are the sandbox's additions: in any other form they are
         left unread (the raw payload keeps them), never a reason to refuse Flex's delivery.
         """
-        if info.field_name == "currency":
-            return value if isinstance(value, str) and len(value) <= 8 else None
         if isinstance(value, bool):
             return None
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)
+        return None
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _currency_or_none(cls, value: Any) -> Any:
+        """See :meth:`_amount_or_none`."""
+        return value if isinstance(value, str) and len(value) <= 8 else None
         if isinstance(value, int):
             return value
         if isinstance(value, float) and value.is_integer():

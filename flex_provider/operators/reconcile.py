@@ -62,12 +62,12 @@ def webhook_events(ledger: FlexLedger, conn_id: str, mid: str) -> dict[str, int]
             after = rows[-1]["id"]
             top = max(top, after)
             counts["read"] += len(rows)
-            usable = [r for r in rows if _fits_ledger(r)]
-            if len(usable) < len(rows):
-                skipped = [r["id"] for r in rows if not _fits_ledger(r)]
-                log.warning("Webhook events %s carry ids longer than the ledger holds; left in the store", skipped)
-                counts["unusable"] += len(skipped)
-            rows = usable
+            fits = [_fits_ledger(r) for r in rows]
+            if not all(fits):
+                unusable = [r["id"] for r, ok in zip(rows, fits, strict=True) if not ok]
+                log.warning("Webhook events %s carry ids longer than the ledger holds; left in the store", unusable)
+                counts["unusable"] += len(unusable)
+                rows = [r for r, ok in zip(rows, fits, strict=True) if ok]
             unknown = [r["order_id"] for r in rows if not r["external_order_id"] and r["order_id"]]
             by_key = ledger.orders_by_session_key(mid, unknown) if unknown else {}
 
