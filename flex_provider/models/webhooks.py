@@ -87,7 +87,8 @@ class FlexWebhookEvent(BaseModel):
             return value
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        digits = value.strip().lstrip("-") if isinstance(value, str) else ""
+        if digits.isascii() and digits.isdigit():  # "²" is a digit to str.isdigit, not to int()
             return int(value)
         return None
 
@@ -100,7 +101,8 @@ class FlexWebhookEvent(BaseModel):
             return value
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        digits = value.strip().lstrip("-") if isinstance(value, str) else ""
+        if digits.isascii() and digits.isdigit():  # "²" is a digit to str.isdigit, not to int()
             return int(value)
         return None
 

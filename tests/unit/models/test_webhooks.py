@@ -37,7 +37,8 @@ def test_model_pascal_case_extra_and_dedupe():
 @pytest.mark.parametrize(
     ("extra", "amount", "currency"),
     [({"Amount": 19.99, "Currency": "USD"}, None, "USD"), ({"Amount": "1999"}, 1999, None),
-     ({"Amount": {"value": 1999}, "Currency": "US Dollar"}, None, None), ({"Amount": True}, None, None)],
+     ({"Amount": {"value": 1999}, "Currency": "US Dollar"}, None, None), ({"Amount": True}, None, None),
+     ({"Amount": "\u00b2"}, None, None)],
 )  # fmt: skip
 def test_our_amount_and_currency_in_another_form_never_refuse_a_delivery(
     extra: dict[str, object], amount: int | None, currency: str | None
